@@ -1,0 +1,57 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import pg from 'pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+
+export const DEFAULT_DATA_DIR = '.data/pglite';
+
+/**
+ * One database, embedded or server, and the driver adapter every client over it shares
+ * (one connection pool). The same code paths run on both: PGlite is PostgreSQL too.
+ */
+export type Database = Readonly<{
+  kind: 'pglite' | 'postgres';
+  /** Where it lives, without credentials: safe to log. */
+  location: string;
+  adapter: SqlMigrationAwareDriverAdapterFactory;
+  close: () => Promise<void>;
+}>;
+
+export type DatabaseOptions = Readonly<{
+  /** A PostgreSQL server. When absent, the embedded PGlite database is used. */
+  url?: string | undefined;
+  /** PGlite data directory; `memory://` for a throw-away one. */
+  dataDir?: string;
+  /** An already open PGlite instance (tests clone one from a migrated snapshot). */
+  pglite?: PGlite;
+  poolSize?: number;
+}>;
+
+export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
+  if (options.url) return openServer(options.url, options.poolSize ?? 10);
+  const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
+  if (!options.pglite && !dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const pglite = options.pglite ?? (await PGlite.create(dataDir));
+  return Object.freeze({
+    kind: 'pglite',
+    location: options.pglite ? 'pglite (provided)' : `pglite ${dataDir}`,
+    adapter: new PrismaPGlite(pglite),
+    close: () => pglite.close(),
+  });
+}
+
+function openServer(url: string, max: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max });
+  // An idle connection the server drops must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const location = new URL(url);
+  location.password = '';
+  return Object.freeze({
+    kind: 'postgres',
+    location: `postgres ${location.host}${location.pathname}`,
+    adapter: new PrismaPg(pool),
+    close: () => pool.end(),
+  });
+}

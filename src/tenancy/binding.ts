@@ -1,0 +1,213 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type {
+  IsolationLevel,
+  SqlDriverAdapter,
+  SqlDriverAdapterFactory,
+  SqlQuery,
+  SqlResultSet,
+  Transaction,
+} from '@prisma/driver-adapter-utils';
+import type { OrganizationId } from './ids.ts';
+
+/**
+ * The row-level-security binding. Every statement sent through a bound adapter runs inside a
+ * transaction that first switches to the application role (no table ownership, no
+ * BYPASSRLS) and sets `app.organization_id` transaction-locally to the organization bound
+ * for the current unit of work. Nothing is ever set at session level, so a pooled
+ * connection carries nothing to its next user.
+ *
+ * Outside `withOrganization`, the setting is empty and the policies match no row: anything
+ * that slips past the scoped client (the fluent API, a forgotten code path) fails closed.
+ *
+ * Import rule: only the scoped client (and its tests) may import this module; a test lists
+ * the importers.
+ */
+export const APP_ROLE = 'scopegraph_app';
+
+const bound = new AsyncLocalStorage<OrganizationId>();
+
+/**
+ * Runs `work` with `organizationId` bound for the interactive transactions it starts (and for
+ * statements sent outside any transaction). Prisma starts those in the caller's async
+ * context. Its batch transactions are dispatched from a tick scheduled by whichever request
+ * came first, so they must not rely on this: they begin with `bindStatement` instead.
+ */
+export function withOrganization<T>(
+  organizationId: OrganizationId,
+  work: () => Promise<T>,
+): Promise<T> {
+  // Prisma's promises are lazy: awaiting inside the context makes them start inside it.
+  return bound.run(organizationId, async () => await work());
+}
+
+/** The binding as an explicit statement: sent first in a transaction, it replaces the default. */
+export const BIND_SQL =
+  "SELECT /* scopegraph:bind */ set_config('role', $1, true), set_config('app.organization_id', $2, true)";
+
+export function bindStatementArgs(organizationId: OrganizationId): [string, string] {
+  return [APP_ROLE, organizationId];
+}
+
+function bindQuery(organizationId: string): SqlQuery {
+  return {
+    sql: BIND_SQL,
+    args: [APP_ROLE, organizationId],
+    argTypes: [
+      { scalarType: 'string', arity: 'scalar' },
+      { scalarType: 'string', arity: 'scalar' },
+    ],
+  };
+}
+
+export class BoundAdapterFactory implements SqlDriverAdapterFactory {
+  readonly provider: SqlDriverAdapterFactory['provider'];
+  readonly adapterName: string;
+
+  constructor(private readonly inner: SqlDriverAdapterFactory) {
+    this.provider = inner.provider;
+    this.adapterName = `${inner.adapterName}+tenant-binding`;
+  }
+
+  async connect(): Promise<SqlDriverAdapter> {
+    return new BoundAdapter(await this.inner.connect());
+  }
+}
+
+class BoundAdapter implements SqlDriverAdapter {
+  readonly provider: SqlDriverAdapter['provider'];
+  readonly adapterName: string;
+
+  constructor(private readonly inner: SqlDriverAdapter) {
+    this.provider = inner.provider;
+    this.adapterName = inner.adapterName;
+  }
+
+  async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
+    const organizationId = bound.getStore() ?? '';
+    return new BoundTransaction(await this.inner.startTransaction(isolationLevel), organizationId);
+  }
+
+  /** A statement outside any transaction still gets one, with the binding. */
+  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    return this.inTransaction((tx) => tx.queryRaw(query));
+  }
+
+  executeRaw(query: SqlQuery): Promise<number> {
+    return this.inTransaction((tx) => tx.executeRaw(query));
+  }
+
+  executeScript(): Promise<void> {
+    return Promise.reject(new Error('Scripts cannot run through a tenant-bound connection'));
+  }
+
+  getConnectionInfo() {
+    return this.inner.getConnectionInfo?.() ?? { supportsRelationJoins: true };
+  }
+
+  dispose(): Promise<void> {
+    return this.inner.dispose();
+  }
+
+  private async inTransaction<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+    const tx = await this.startTransaction();
+    let result: T;
+    try {
+      result = await work(tx);
+    } catch (error) {
+      await finish(tx, 'ROLLBACK');
+      throw error;
+    }
+    await finish(tx, 'COMMIT');
+    return result;
+  }
+}
+
+/**
+ * A transaction that binds itself before its first statement: with the organization captured
+ * when it started, unless that first statement is the explicit bind statement.
+ */
+class BoundTransaction implements Transaction {
+  readonly provider: Transaction['provider'];
+  readonly adapterName: string;
+  readonly options: Transaction['options'];
+  private binding: Promise<unknown> | null = null;
+
+  constructor(
+    private readonly inner: Transaction,
+    private readonly organizationId: string,
+  ) {
+    this.provider = inner.provider;
+    this.adapterName = inner.adapterName;
+    this.options = inner.options;
+  }
+
+  async queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    if (this.isFirst(query)) return this.inner.queryRaw(query);
+    await this.bound();
+    return this.inner.queryRaw(query);
+  }
+
+  async executeRaw(query: SqlQuery): Promise<number> {
+    if (this.isFirst(query)) return this.inner.executeRaw(query);
+    await this.bound();
+    return this.inner.executeRaw(query);
+  }
+
+  commit(): Promise<void> {
+    return this.inner.commit();
+  }
+
+  rollback(): Promise<void> {
+    return this.inner.rollback();
+  }
+
+  async createSavepoint(name: string): Promise<void> {
+    await this.bound();
+    return this.inner.createSavepoint?.(name);
+  }
+
+  rollbackToSavepoint(name: string): Promise<void> {
+    return this.inner.rollbackToSavepoint?.(name) ?? Promise.resolve();
+  }
+
+  releaseSavepoint(name: string): Promise<void> {
+    return this.inner.releaseSavepoint?.(name) ?? Promise.resolve();
+  }
+
+  /** True (once) when the first statement is the explicit bind: then it is the binding. */
+  private isFirst(query: SqlQuery): boolean {
+    if (this.binding || query.sql !== BIND_SQL) return false;
+    this.binding = Promise.resolve();
+    return true;
+  }
+
+  private bound(): Promise<unknown> {
+    this.binding ??= this.inner.queryRaw(bindQuery(this.organizationId));
+    return this.binding;
+  }
+}
+
+/**
+ * Ends a transaction we started ourselves. Adapters differ: with `usePhantomQuery` the adapter
+ * issues COMMIT/ROLLBACK itself (PGlite); otherwise the caller sends the statement and
+ * commit()/rollback() only releases the connection (pg).
+ */
+async function finish(tx: Transaction, statement: 'COMMIT' | 'ROLLBACK'): Promise<void> {
+  if (statement === 'COMMIT') {
+    try {
+      if (!tx.options.usePhantomQuery)
+        await tx.executeRaw({ sql: 'COMMIT', args: [], argTypes: [] });
+    } catch (error) {
+      await tx.rollback();
+      throw error;
+    }
+    await tx.commit();
+    return;
+  }
+  try {
+    if (!tx.options.usePhantomQuery)
+      await tx.executeRaw({ sql: 'ROLLBACK', args: [], argTypes: [] });
+  } finally {
+    await tx.rollback();
+  }
+}

@@ -1,0 +1,47 @@
+import type { SystemClient } from '../../src/db/system.ts';
+import type { Comment, Organization, Post, User } from '../../src/generated/prisma/client.ts';
+
+export type Tenant = Readonly<{
+  org: Organization;
+  owner: User;
+  member: User;
+  post: Post;
+  comment: Comment;
+}>;
+
+/**
+ * Two organizations whose data look alike (same emails, titles and bodies), so a test that
+ * finds "a row" cannot tell by content whose it is, only by organization.
+ */
+export async function seedTwoTenants(system: SystemClient): Promise<{ a: Tenant; b: Tenant }> {
+  const a = await seedTenant(system, 'acme');
+  const b = await seedTenant(system, 'globex');
+  return { a, b };
+}
+
+export async function seedTenant(system: SystemClient, slug: string): Promise<Tenant> {
+  const org = await system.organization.create({ data: { name: `Org ${slug}`, slug } });
+  const owner = await system.user.create({
+    data: {
+      organizationId: org.id,
+      email: 'owner@example.com',
+      name: 'Olive Owner',
+      role: 'OWNER',
+    },
+  });
+  const member = await system.user.create({
+    data: { organizationId: org.id, email: 'member@example.com', name: 'Max Member' },
+  });
+  const post = await system.post.create({
+    data: { organizationId: org.id, authorId: owner.id, title: 'Hello', content: 'First post' },
+  });
+  const comment = await system.comment.create({
+    data: { organizationId: org.id, postId: post.id, authorId: member.id, body: 'Nice' },
+  });
+  return { org, owner, member, post, comment };
+}
+
+/** The primary key of a tenant row, as Prisma's unique input spells it. */
+export function keyOf(row: { organizationId: string; id: string }) {
+  return { organizationId_id: { organizationId: row.organizationId, id: row.id } };
+}
