@@ -9,6 +9,10 @@ import { describe, expect, it } from 'vitest';
 const GUARDED: Record<string, string[]> = {
   // The unscoped client: migrations, seeding, sign-up, platform administration.
   'src/db/system.ts': [
+    'src/app.ts', // seeds the demo data at start-up
+    'src/auth/accounts.ts', // sign-up creates the organization; sign-in finds it by slug
+    'src/db/seed.ts',
+    'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
     'test/tenancy/nested.test.ts',

@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { resolveJwtSecret } from './auth/secret.ts';
+import { createTokenService } from './auth/tokens.ts';
+import type { Config } from './config.ts';
+import { openDatabase } from './db/database.ts';
+import { applyMigrations } from './db/migrations.ts';
+import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
+import { createSystemClient } from './db/system.ts';
+import { createLogger, type Logger } from './logging.ts';
+import { type Api, createApi, GRAPHQL_PATH } from './yoga.ts';
+
+export type App = Api & Readonly<{ logger: Logger }>;
+
+/**
+ * Boots the API: the database (embedded unless DATABASE_URL is set), pending migrations
+ * (always on the embedded database; on a server outside production), the demo data in
+ * development, tokens, and GraphiQL opened on an example query with a demo token.
+ */
+export async function startApp(config: Config): Promise<App> {
+  const logger = createLogger(config.logLevel);
+  const { secret, source } = resolveJwtSecret({
+    secret: config.jwtSecret,
+    production: config.production,
+    dataDir: config.dataDir,
+  });
+  if (source === 'generated') {
+    logger.warn(
+      { file: path.join(config.dataDir, 'jwt-secret') },
+      'No JWT_SECRET set: generated a development secret (set JWT_SECRET in production)',
+    );
+  }
+  const tokens = createTokenService({ secret, jwks: config.jwks });
+
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: path.join(config.dataDir, 'pglite'),
+  });
+  logger.info({ database: database.location }, 'database opened');
+  if (database.kind === 'pglite' || !config.production) {
+    const { applied } = await applyMigrations(database.adapter);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+  }
+
+  let graphiqlHeaders: string | undefined;
+  let demo: unknown;
+  if (config.seedDemo) {
+    const system = createSystemClient(database);
+    try {
+      if (await seedDemo(system)) logger.info('demo data seeded');
+      const accounts = await demoAccounts(system);
+      const withTokens = await Promise.all(
+        accounts.map(async (a) => ({
+          ...a,
+          password: DEMO_PASSWORD,
+          token: await tokens.issue(a),
+        })),
+      );
+      const first = withTokens[0];
+      if (first)
+        graphiqlHeaders = JSON.stringify({ Authorization: `Bearer ${first.token}` }, null, 2);
+      demo = withTokens.map(({ organizationSlug, email, role, password, token }) => ({
+        organizationSlug,
+        email,
+        role,
+        password,
+        token,
+      }));
+    } finally {
+      await system.$disconnect();
+    }
+  }
+
+  const api = createApi({
+    database,
+    tokens,
+    logger,
+    introspection: config.introspection,
+    graphiql: config.production
+      ? false
+      : { defaultQuery: EXAMPLE_QUERY, ...(graphiqlHeaders ? { headers: graphiqlHeaders } : {}) },
+  });
+  if (demo) logger.info({ demo }, 'demo accounts (development only)');
+  return Object.freeze({
+    ...api,
+    logger,
+    close: async () => {
+      await api.close();
+      await database.close();
+    },
+  });
+}
+
+export const EXAMPLE_QUERY = `# Welcome to scopegraph. The headers tab holds a demo token for Acme's owner;
+# sign in as someone else with the signIn mutation (see the README).
+query Feed {
+  viewer { name email role organization { name slug } }
+  posts(first: 5) {
+    totalCount
+    edges {
+      node {
+        id
+        title
+        author { name }
+        comments(first: 3) { edges { node { body author { name } } } }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+`;
+
+export { GRAPHQL_PATH };

@@ -1,0 +1,93 @@
+import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ValidationPlugin from '@pothos/plugin-validation';
+import { GraphQLError } from 'graphql';
+import { type Context, type MemberContext, requireMember } from './context.ts';
+import { BadUserInput, Forbidden, Unauthenticated } from './errors.ts';
+import type PrismaTypes from './generated/pothos-types.ts';
+import { getDatamodel } from './generated/pothos-types.ts';
+import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  PrismaTypes: PrismaTypes;
+  AuthScopes: { member: boolean; admin: boolean; owner: boolean };
+  AuthContexts: { member: MemberContext; admin: MemberContext; owner: MemberContext };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: true;
+  Scalars: { DateTime: { Input: Date; Output: Date }; ID: { Input: string; Output: string } };
+}>({
+  plugins: [ScopeAuthPlugin, PrismaPlugin, RelayPlugin, ValidationPlugin, ComplexityPlugin],
+  defaultFieldNullability: false,
+  defaultInputFieldRequiredness: true,
+  scopeAuth: {
+    authScopes: (ctx) => {
+      const role = ctx.scope?.user?.role;
+      return {
+        member: !!role,
+        admin: role === 'OWNER' || role === 'ADMIN',
+        owner: role === 'OWNER',
+      };
+    },
+    // Signed in but lacking a role is FORBIDDEN; not signed in is UNAUTHENTICATED. Neither can
+    // happen across organizations: another organization's rows are simply not found.
+    unauthorizedError: (_parent, ctx) =>
+      ctx.scope?.user ? new Forbidden() : new Unauthenticated(),
+  },
+  prisma: {
+    // Resolvers, nested relation loads and node lookups all go through the request's scoped client.
+    client: (ctx) => requireMember(ctx).db,
+    dmmf: getDatamodel(),
+    exposeDescriptions: false,
+    filterConnectionTotalCount: true,
+    defaultConnectionSize: 25,
+    maxConnectionSize: 100,
+    onUnusedQuery: null,
+  },
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    encodeGlobalID: encodeGlobalId,
+    decodeGlobalID: decodeGlobalId,
+    nodeQueryOptions: { authScopes: { member: true } },
+    nodesQueryOptions: { authScopes: { member: true } },
+  },
+  validation: {
+    validationError: (result) => {
+      const [issue] = result.issues;
+      const field = issue?.path
+        ?.map((segment) => (typeof segment === 'object' ? String(segment.key) : String(segment)))
+        .filter((segment) => segment !== 'input')
+        .join('.');
+      return new BadUserInput(issue?.message ?? 'Invalid input', field || undefined);
+    },
+  },
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: { complexity: 20_000, depth: 12, breadth: 200 },
+    complexityError: (kind, result) => {
+      const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';
+      const max = result[`max${kind}`];
+      return new GraphQLError(`Query ${key} ${result[key]} exceeds the limit of ${max}`, {
+        extensions: { code: 'QUERY_TOO_COMPLEX' },
+      });
+    },
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});
+
+builder.scalarType('DateTime', {
+  description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-23T09:30:00.000Z',
+  serialize: (value) => value.toISOString(),
+  parseValue: (value) => {
+    const date = typeof value === 'string' ? new Date(value) : null;
+    if (!date || Number.isNaN(date.getTime())) throw new BadUserInput('Invalid DateTime');
+    return date;
+  },
+});

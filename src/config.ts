@@ -1,0 +1,45 @@
+import path from 'node:path';
+
+/** Everything the API reads from its environment, read once at start-up. */
+export type Config = Readonly<{
+  production: boolean;
+  port: number;
+  /** PostgreSQL server; unset for the embedded PGlite database. */
+  databaseUrl: string | undefined;
+  /** Where the embedded database and the generated development secret live. */
+  dataDir: string;
+  /** HS256 secret for tokens this API issues; generated under dataDir in development. */
+  jwtSecret: string | undefined;
+  /** Tokens from an external identity provider (all three set, or none). */
+  jwks: Readonly<{ url: string; issuer: string; audience: string }> | undefined;
+  introspection: boolean;
+  /** Seed the two demo organizations into an empty database (development default). */
+  seedDemo: boolean;
+  logLevel: string;
+}>;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const jwksUrl = env.JWKS_URL;
+  if (jwksUrl && (!env.JWT_ISSUER || !env.JWT_AUDIENCE)) {
+    throw new Error('JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE');
+  }
+  return Object.freeze({
+    production,
+    port: Number.parseInt(env.PORT ?? '4000', 10),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
+    jwtSecret: env.JWT_SECRET || undefined,
+    jwks: jwksUrl
+      ? { url: jwksUrl, issuer: env.JWT_ISSUER ?? '', audience: env.JWT_AUDIENCE ?? '' }
+      : undefined,
+    introspection: flag(env.GRAPHQL_INTROSPECTION, !production),
+    seedDemo: flag(env.SEED_DEMO, !production),
+    logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+  });
+}
+
+function flag(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return value === 'true' || value === '1';
+}

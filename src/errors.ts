@@ -1,0 +1,50 @@
+import { GraphQLError } from 'graphql';
+
+/**
+ * Expected errors: their message and `extensions.code` reach the client. Anything else is
+ * masked by Yoga ("Unexpected error."), so no SQL, stack or Prisma text ever leaves the server.
+ */
+export abstract class AppError extends GraphQLError {
+  abstract readonly code: string;
+  constructor(message: string, extensions: Record<string, unknown> = {}) {
+    super(message, { extensions });
+  }
+}
+
+/** No valid credentials. Says nothing about which part was wrong. */
+export class Unauthenticated extends AppError {
+  readonly code = 'UNAUTHENTICATED';
+  constructor(message = 'Authentication required') {
+    super(message, { code: 'UNAUTHENTICATED', http: { status: 401 } });
+  }
+}
+
+/** Authenticated, in the same organization, but not allowed (a role or authorship rule). */
+export class Forbidden extends AppError {
+  readonly code = 'FORBIDDEN';
+  constructor(message = 'Not allowed') {
+    super(message, { code: 'FORBIDDEN' });
+  }
+}
+
+/** Absent, or another organization's: the two are indistinguishable on purpose. */
+export class NotFound extends AppError {
+  readonly code = 'NOT_FOUND';
+  constructor(what = 'Record') {
+    super(`${what} not found`, { code: 'NOT_FOUND' });
+  }
+}
+
+export class BadUserInput extends AppError {
+  readonly code = 'BAD_USER_INPUT';
+  constructor(message: string, field?: string) {
+    super(message, { code: 'BAD_USER_INPUT', ...(field ? { field } : {}) });
+  }
+}
+
+export class Conflict extends AppError {
+  readonly code = 'CONFLICT';
+  constructor(message: string, field?: string) {
+    super(message, { code: 'CONFLICT', ...(field ? { field } : {}) });
+  }
+}

@@ -1,0 +1,179 @@
+import { builder } from '../builder.ts';
+import type { MemberContext } from '../context.ts';
+import { Forbidden, NotFound } from '../errors.ts';
+import { idOf } from './ids.ts';
+import { rules } from './validation.ts';
+
+builder.prismaNode('Post', {
+  id: { resolve: (post) => post.id },
+  findUnique: (id, ctx) => ({
+    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
+  }),
+  nullable: true,
+  authScopes: { member: true },
+  fields: (t) => ({
+    title: t.exposeString('title'),
+    content: t.exposeString('content', { nullable: true }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    author: t.relation('author'),
+    commentCount: t.relationCount('comments'),
+    comments: t.relatedConnection('comments', {
+      cursor: 'organizationId_id',
+      totalCount: true,
+      description: 'Oldest first.',
+      query: () => ({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    }),
+    viewerCanEdit: t.boolean({
+      description: 'Whether the signed-in user may update or delete this post.',
+      select: { authorId: true },
+      resolve: (post, _args, ctx) => canEdit(ctx.scope?.user ?? null, post.authorId),
+    }),
+  }),
+});
+
+/** The seed's policy: the author, or an ADMIN/OWNER of the same organization. */
+export function canEdit(
+  user: Readonly<{ id: string; role: string }> | null,
+  authorId: string,
+): boolean {
+  return !!user && (user.id === authorId || user.role === 'OWNER' || user.role === 'ADMIN');
+}
+
+const NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] as const;
+
+type PostPageShape = { page: number; pageSize: number };
+const PostPage = builder.objectRef<PostPageShape>('PostPage').implement({
+  description: 'One page of posts, newest first, for clients that page by number.',
+  fields: (t) => ({
+    page: t.exposeInt('page'),
+    pageSize: t.exposeInt('pageSize'),
+    totalCount: t.int({ resolve: (_page, _args, ctx) => requireDb(ctx).post.count() }),
+    nodes: t.prismaField({
+      type: ['Post'],
+      resolve: (query, { page, pageSize }, _args, ctx) =>
+        requireDb(ctx).post.findMany({
+          ...query,
+          orderBy: [...NEWEST_FIRST],
+          skip: (page - 1) * pageSize,
+          take: pageSize,
+        }),
+    }),
+  }),
+});
+
+function requireDb(ctx: { db: MemberContext['db'] | null }) {
+  if (!ctx.db) throw new Forbidden();
+  return ctx.db;
+}
+
+builder.queryFields((t) => ({
+  posts: t.withAuth({ member: true }).prismaConnection({
+    type: 'Post',
+    cursor: 'organizationId_id',
+    description:
+      "The organization's posts, newest first (keyset cursors; 25 by default, 100 at most).",
+    totalCount: (_parent, _args, ctx) => ctx.db.post.count(),
+    resolve: (query, _root, _args, ctx) =>
+      ctx.db.post.findMany({ ...query, orderBy: [...NEWEST_FIRST] }),
+  }),
+  postsPage: t.withAuth({ member: true }).field({
+    type: PostPage,
+    args: {
+      page: t.arg.int({ required: false, defaultValue: 1, validate: rules.page }),
+      pageSize: t.arg.int({ required: false, defaultValue: 25, validate: rules.pageSize }),
+    },
+    resolve: (_root, args) => ({ page: args.page ?? 1, pageSize: args.pageSize ?? 25 }),
+  }),
+  post: t.withAuth({ member: true }).prismaField({
+    type: 'Post',
+    args: { id: t.arg.id() },
+    resolve: async (query, _root, args, ctx) => {
+      const post = await ctx.db.post.findUnique({
+        ...query,
+        where: {
+          organizationId_id: {
+            organizationId: ctx.scope.organizationId,
+            id: idOf(args.id, 'Post'),
+          },
+        },
+      });
+      if (!post) throw new NotFound('Post');
+      return post;
+    },
+  }),
+}));
+
+const CreatePostInput = builder.inputType('CreatePostInput', {
+  fields: (t) => ({
+    title: t.string({ validate: rules.title }),
+    content: t.string({ required: false, validate: rules.content }),
+  }),
+});
+
+const UpdatePostInput = builder.inputType('UpdatePostInput', {
+  fields: (t) => ({
+    id: t.id(),
+    title: t.string({ required: false, validate: rules.title }),
+    content: t.string({ required: false, validate: rules.content }),
+  }),
+});
+
+export const DeletePayload = builder.objectRef<{ deletedId: string }>('DeletePayload').implement({
+  fields: (t) => ({ deletedId: t.exposeID('deletedId') }),
+});
+
+/** Loads a post the user may edit: NOT_FOUND if absent or foreign, FORBIDDEN if not allowed. */
+async function editablePost(ctx: MemberContext, globalId: string) {
+  const key = {
+    organizationId_id: { organizationId: ctx.scope.organizationId, id: idOf(globalId, 'Post') },
+  };
+  const post = await ctx.db.post.findUnique({ where: key, select: { authorId: true } });
+  if (!post) throw new NotFound('Post');
+  if (!canEdit(ctx.scope.user, post.authorId))
+    throw new Forbidden('Only the author or an admin can change this post');
+  return key;
+}
+
+builder.mutationFields((t) => ({
+  createPost: t.withAuth({ member: true }).prismaField({
+    type: 'Post',
+    args: { input: t.arg({ type: CreatePostInput }) },
+    resolve: (query, _root, { input }, ctx) =>
+      ctx.db.post.create({
+        ...query,
+        data: {
+          organizationId: ctx.scope.organizationId,
+          authorId: ctx.scope.user.id,
+          title: input.title,
+          content: input.content ?? null,
+        },
+      }),
+  }),
+  updatePost: t.withAuth({ member: true }).prismaField({
+    type: 'Post',
+    description: 'The author, or an ADMIN/OWNER, may update a post.',
+    args: { input: t.arg({ type: UpdatePostInput }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const where = await editablePost(ctx, input.id);
+      return ctx.db.post.update({
+        ...query,
+        where,
+        data: {
+          ...(input.title != null ? { title: input.title } : {}),
+          ...(input.content !== undefined ? { content: input.content } : {}),
+        },
+      });
+    },
+  }),
+  deletePost: t.withAuth({ member: true }).field({
+    type: DeletePayload,
+    description: 'The author, or an ADMIN/OWNER, may delete a post (and its comments).',
+    args: { id: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const where = await editablePost(ctx, args.id);
+      await ctx.db.post.delete({ where });
+      return { deletedId: args.id };
+    },
+  }),
+}));

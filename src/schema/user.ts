@@ -1,0 +1,152 @@
+import { hashPassword } from '../auth/passwords.ts';
+import { builder } from '../builder.ts';
+import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
+import { Role } from '../generated/prisma/enums.ts';
+import { idOf } from './ids.ts';
+import { rules } from './validation.ts';
+
+export const RoleEnum = builder.enumType(Role, { name: 'Role' });
+
+builder.prismaNode('User', {
+  // Rows are keyed by (organizationId, id); the global id carries only the id, and the
+  // organization comes from the scope.
+  id: { resolve: (user) => user.id },
+  findUnique: (id, ctx) => ({
+    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
+  }),
+  nullable: true,
+  authScopes: { member: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    email: t.exposeString('email'),
+    role: t.expose('role', { type: RoleEnum }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    organization: t.relation('organization'),
+    posts: t.relatedConnection('posts', {
+      cursor: 'organizationId_id',
+      totalCount: true,
+      query: () => ({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  viewer: t.withAuth({ member: true }).prismaField({
+    type: 'User',
+    description: 'The signed-in user.',
+    resolve: (query, _root, _args, ctx) =>
+      ctx.db.user.findUniqueOrThrow({
+        ...query,
+        where: {
+          organizationId_id: { organizationId: ctx.scope.organizationId, id: ctx.scope.user.id },
+        },
+      }),
+  }),
+  members: t.withAuth({ member: true }).prismaConnection({
+    type: 'User',
+    cursor: 'organizationId_id',
+    description: "The members of the signed-in user's organization, oldest first.",
+    totalCount: (_parent, _args, ctx) => ctx.db.user.count(),
+    resolve: (query, _root, _args, ctx) =>
+      ctx.db.user.findMany({ ...query, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+  }),
+}));
+
+const CreateMemberInput = builder.inputType('CreateMemberInput', {
+  fields: (t) => ({
+    email: t.string({ validate: rules.email }),
+    name: t.string({ validate: rules.personName }),
+    password: t.string({ validate: rules.password }),
+    role: t.field({ type: RoleEnum, required: false, defaultValue: 'MEMBER' }),
+  }),
+});
+
+const ChangeMemberRoleInput = builder.inputType('ChangeMemberRoleInput', {
+  fields: (t) => ({
+    userId: t.id(),
+    role: t.field({ type: RoleEnum }),
+  }),
+});
+
+const UpdateProfileInput = builder.inputType('UpdateProfileInput', {
+  fields: (t) => ({
+    name: t.string({ required: false, validate: rules.personName }),
+    email: t.string({ required: false, validate: rules.email }),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  createMember: t.withAuth({ admin: true }).prismaField({
+    type: 'User',
+    description: 'Adds a member to the organization (OWNER or ADMIN; only an OWNER adds ADMINs).',
+    args: { input: t.arg({ type: CreateMemberInput }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const role = input.role ?? 'MEMBER';
+      if (role === 'OWNER') throw new BadUserInput('An organization has one owner', 'role');
+      if (role === 'ADMIN' && ctx.scope.user.role !== 'OWNER') {
+        throw new Forbidden('Only the owner can add admins');
+      }
+      const existing = await ctx.db.user.findUnique({
+        where: {
+          organizationId_email: { organizationId: ctx.scope.organizationId, email: input.email },
+        },
+        select: { id: true },
+      });
+      if (existing) throw new Conflict('A member with this email already exists', 'email');
+      return ctx.db.user.create({
+        ...query,
+        data: {
+          organizationId: ctx.scope.organizationId,
+          email: input.email,
+          name: input.name,
+          role,
+          passwordHash: await hashPassword(input.password),
+        },
+      });
+    },
+  }),
+  changeMemberRole: t.withAuth({ owner: true }).prismaField({
+    type: 'User',
+    description: "Changes a member's role (OWNER only).",
+    args: { input: t.arg({ type: ChangeMemberRoleInput }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const id = idOf(input.userId, 'User', 'userId');
+      if (input.role === 'OWNER') throw new BadUserInput('An organization has one owner', 'role');
+      const key = { organizationId_id: { organizationId: ctx.scope.organizationId, id } };
+      const member = await ctx.db.user.findUnique({ where: key, select: { id: true } });
+      if (!member) throw new NotFound('User');
+      if (id === ctx.scope.user.id)
+        throw new BadUserInput('The owner cannot change their own role', 'userId');
+      return ctx.db.user.update({ ...query, where: key, data: { role: input.role } });
+    },
+  }),
+  updateProfile: t.withAuth({ member: true }).prismaField({
+    type: 'User',
+    description: "Updates the signed-in user's name or email.",
+    args: { input: t.arg({ type: UpdateProfileInput }) },
+    resolve: async (query, _root, { input }, ctx) => {
+      const key = {
+        organizationId_id: { organizationId: ctx.scope.organizationId, id: ctx.scope.user.id },
+      };
+      if (input.email) {
+        const owner = await ctx.db.user.findUnique({
+          where: {
+            organizationId_email: { organizationId: ctx.scope.organizationId, email: input.email },
+          },
+          select: { id: true },
+        });
+        if (owner && owner.id !== ctx.scope.user.id) {
+          throw new Conflict('A member with this email already exists', 'email');
+        }
+      }
+      return ctx.db.user.update({
+        ...query,
+        where: key,
+        data: {
+          ...(input.name ? { name: input.name } : {}),
+          ...(input.email ? { email: input.email } : {}),
+        },
+      });
+    },
+  }),
+}));

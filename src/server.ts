@@ -1,0 +1,31 @@
+import { createServer } from 'node:http';
+import { startApp } from './app.ts';
+import { loadConfig } from './config.ts';
+
+const config = loadConfig();
+const app = await startApp(config);
+const server = createServer(app.yoga);
+
+server.listen(config.port, () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  app.logger.info(
+    { url: `http://localhost:${port}${app.yoga.graphqlEndpoint}` },
+    'scopegraph is ready',
+  );
+});
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  app.logger.info({ signal }, 'shutting down');
+  const forced = setTimeout(() => process.exit(1), 10_000).unref();
+  server.close();
+  server.closeIdleConnections();
+  await app.close();
+  clearTimeout(forced);
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

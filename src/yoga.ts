@@ -1,0 +1,116 @@
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError, locatedError } from 'graphql';
+import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
+import { createAccounts } from './auth/accounts.ts';
+import { authenticate } from './auth/authenticate.ts';
+import type { TokenService } from './auth/tokens.ts';
+import type { Context } from './context.ts';
+import type { Database } from './db/database.ts';
+import { createSystemClient } from './db/system.ts';
+import { type AppError, Conflict, NotFound } from './errors.ts';
+import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
+import { schema } from './schema/index.ts';
+import { createScopedClients } from './tenancy/scoped-client.ts';
+
+export type ApiOptions = Readonly<{
+  database: Database;
+  tokens: TokenService;
+  logger: Logger;
+  introspection: boolean;
+  /** GraphiQL's starting tab; false turns GraphiQL off. */
+  graphiql: Readonly<{ defaultQuery: string; headers?: string }> | false;
+}>;
+
+export type Api = Readonly<{
+  yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
+  close: () => Promise<void>;
+}>;
+
+export const GRAPHQL_PATH = '/graphql';
+const LIMITS = { batch: 10, aliases: 30 } as const;
+
+/** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
+export function createApi(options: ApiOptions): Api {
+  const { database, tokens, logger } = options;
+  // Used here for two things only: sign-up/sign-in and the readiness check. Never in a context.
+  const system = createSystemClient(database);
+  const scoped = createScopedClients(database.adapter);
+  const accounts = createAccounts(system, scoped, tokens);
+
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    landingPage: false,
+    batching: { limit: LIMITS.batch },
+    logging: {
+      debug: (...args) => logger.debug(args),
+      info: (...args) => logger.info(args),
+      warn: (...args) => logger.warn(args),
+      error: (...args) => logger.error(args),
+    },
+    healthCheckEndpoint: '/live',
+    graphiql: options.graphiql
+      ? {
+          title: 'scopegraph',
+          defaultQuery: options.graphiql.defaultQuery,
+          ...(options.graphiql.headers ? { headers: options.graphiql.headers } : {}),
+          shouldPersistHeaders: false,
+        }
+      : false,
+    // Served inline by the app: no CDN, so it works offline and under a strict CSP.
+    renderGraphiQL,
+    maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
+    context: async ({ request }): Promise<Context> => {
+      const scope = await authenticate(request.headers.get('authorization'), tokens, scoped);
+      return Object.freeze({
+        requestId: requestIdOf(request),
+        scope,
+        db: scope ? scoped.scopedDb(scope) : null,
+        accounts,
+      });
+    },
+    plugins: [
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      maxAliasesPlugin({ n: LIMITS.aliases, exposeLimits: true }),
+      options.introspection ? {} : useDisableIntrospection(),
+      useReadinessCheck({
+        endpoint: '/health',
+        check: async () => {
+          await system.organization.count({ take: 1 });
+          return true;
+        },
+      }),
+      useRequestLog(logger),
+    ] as Plugin<Record<string, unknown>>[],
+  });
+
+  return Object.freeze({
+    yoga,
+    close: async () => {
+      await scoped.disconnect();
+      await system.$disconnect();
+    },
+  });
+}
+
+/**
+ * Expected errors pass through; a few of Prisma's are translated (the row vanished between
+ * check and write: NOT_FOUND; a unique key raced: CONFLICT); everything else is logged and
+ * replaced by Yoga's generic message, so no SQL, stack or Prisma text reaches a client.
+ */
+function maskError(error: unknown, message: string, logger: Logger): Error {
+  const located = error instanceof GraphQLError ? error : null;
+  const original = located?.originalError ?? error;
+  // GraphQL's own errors (syntax, validation, limits) and AppErrors keep their message,
+  // extensions and path.
+  if (located && (!located.originalError || original instanceof GraphQLError)) return located;
+  const code = (original as { code?: unknown } | null)?.code;
+  const at = (replacement: AppError) => locatedError(replacement, located?.nodes, located?.path);
+  if (code === 'P2025') return at(new NotFound());
+  if (code === 'P2002') return at(new Conflict('Already exists'));
+  logger.error({ err: original }, 'unexpected error');
+  return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+}
