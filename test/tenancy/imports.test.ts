@@ -13,6 +13,8 @@ const GUARDED: Record<string, string[]> = {
     'src/auth/accounts.ts', // sign-up creates the organization; sign-in finds it by slug
     'src/db/seed.ts',
     'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
+    'test/api/auth.test.ts',
+    'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
     'test/tenancy/nested.test.ts',

@@ -1,0 +1,30 @@
+import { describe, expectTypeOf, it } from 'vitest';
+import type { Context, MemberContext } from '../../src/context.ts';
+import type { SystemClient } from '../../src/db/system.ts';
+import type { ScopedDb } from '../../src/tenancy/scoped-client.ts';
+
+/**
+ * The GraphQL context, as resolvers see it, holds a scoped client and nothing that crosses
+ * tenants: the unscoped client's type fits nowhere in it. (Which files may import the system
+ * client at all is listed in test/tenancy/imports.test.ts; no resolver file is among them.)
+ */
+describe('the context', () => {
+  it('holds the scoped client', () => {
+    expectTypeOf<MemberContext['db']>().toEqualTypeOf<ScopedDb>();
+    expectTypeOf<NonNullable<Context['db']>>().toEqualTypeOf<ScopedDb>();
+  });
+
+  it('cannot hold the system client', () => {
+    expectTypeOf<SystemClient>().not.toExtend<NonNullable<Context['db']>>();
+    expectTypeOf<SystemClient>().not.toExtend<Context[keyof Context]>();
+    const system = {} as SystemClient;
+    const context: Context = {
+      requestId: '',
+      scope: null,
+      // @ts-expect-error the unscoped client is not a context's db
+      db: system,
+      accounts: {} as Context['accounts'],
+    };
+    void context;
+  });
+});

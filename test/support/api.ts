@@ -1,0 +1,181 @@
+import type {
+  SqlDriverAdapter,
+  SqlDriverAdapterFactory,
+  SqlQuery,
+  Transaction,
+} from '@prisma/driver-adapter-utils';
+import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
+import type { Database } from '../../src/db/database.ts';
+import { createLogger } from '../../src/logging.ts';
+import { type Api, createApi } from '../../src/yoga.ts';
+import { openTestDatabase, type TestDatabase } from './database.ts';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+export type GraphQLResponse = {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; path?: string[]; extensions?: { code?: string; field?: string } }[];
+};
+
+export type TestApi = Readonly<{
+  api: Api;
+  database: TestDatabase;
+  tokens: TokenService;
+  /** Statements sent to the database since the last reset (the N+1 test reads it). */
+  sql: { statements: string[] };
+  gql: (
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+  ) => Promise<GraphQLResponse & { status: number }>;
+  fetch: (init: RequestInit & { path?: string }) => Promise<Response>;
+  close: () => Promise<void>;
+}>;
+
+/** The API in-process over its own freshly migrated database; requests go through yoga.fetch. */
+export async function createTestApi(options: { introspection?: boolean } = {}): Promise<TestApi> {
+  const database = await openTestDatabase();
+  const sql = { statements: [] as string[] };
+  const tokens = createTokenService({ secret: TEST_SECRET });
+  const api = createApi({
+    database: {
+      ...database,
+      adapter: countingAdapter(database.adapter, sql.statements),
+    } as Database,
+    tokens,
+    logger: createLogger('silent'),
+    introspection: options.introspection ?? true,
+    graphiql: false,
+  });
+  const fetch = ({ path = '/graphql', ...init }: RequestInit & { path?: string }) =>
+    Promise.resolve(api.yoga.fetch(`http://yoga${path}`, init));
+  return Object.freeze({
+    api,
+    database,
+    tokens,
+    sql,
+    fetch,
+    gql: async (query, variables, token) => {
+      const response = await fetch({
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, ...((await response.json()) as GraphQLResponse) };
+    },
+    close: async () => {
+      await api.close();
+      await database.drop();
+    },
+  });
+}
+
+/** Wraps a driver adapter to record every statement, in and out of transactions. */
+function countingAdapter(factory: Database['adapter'], log: string[]): Database['adapter'] {
+  const record = <T extends SqlDriverAdapter | Transaction>(target: T): T =>
+    new Proxy(target, {
+      get(object, property, receiver) {
+        const value = Reflect.get(object, property, receiver);
+        if (property === 'queryRaw' || property === 'executeRaw') {
+          return (query: SqlQuery) => {
+            log.push(query.sql);
+            return (value as (q: SqlQuery) => Promise<unknown>).call(object, query);
+          };
+        }
+        if (property === 'startTransaction') {
+          return async (...args: unknown[]) => {
+            log.push('BEGIN');
+            const tx = await (value as (...a: unknown[]) => Promise<Transaction>).apply(
+              object,
+              args,
+            );
+            return record(tx);
+          };
+        }
+        return typeof value === 'function' ? value.bind(object) : value;
+      },
+    });
+  const wrapped: SqlDriverAdapterFactory = {
+    provider: factory.provider,
+    adapterName: factory.adapterName,
+    connect: async () => record(await factory.connect()),
+  };
+  return Object.assign(Object.create(factory) as Database['adapter'], wrapped);
+}
+
+export type Member = Readonly<{ token: string; userId: string; name: string }>;
+export type Org = Readonly<{
+  slug: string;
+  owner: Member;
+  admin: Member;
+  member: Member;
+  postId: string;
+  commentId: string;
+}>;
+
+const PASSWORD = 'correct-horse-9';
+
+/**
+ * An organization built through the API itself: sign-up, an admin and a member, one post by
+ * the owner and one comment by the member. Two of these, with different slugs, look alike.
+ */
+export async function signUpOrg(t: TestApi, slug: string): Promise<Org> {
+  const signUp = await t.gql(
+    `mutation($input: SignUpInput!) { signUp(input: $input) { token user { id name } } }`,
+    {
+      input: {
+        organizationName: `Org ${slug}`,
+        organizationSlug: slug,
+        email: 'owner@example.com',
+        password: PASSWORD,
+        name: 'Olive Owner',
+      },
+    },
+  );
+  const payload = (signUp.data?.signUp ?? {}) as { token: string; user: { id: string } };
+  const owner: Member = { token: payload.token, userId: payload.user.id, name: 'Olive Owner' };
+  const addMember = async (email: string, name: string, role: string): Promise<Member> => {
+    const created = await t.gql(
+      `mutation($input: CreateMemberInput!) { createMember(input: $input) { id } }`,
+      { input: { email, name, role, password: PASSWORD } },
+      owner.token,
+    );
+    const userId = field<{ id: string }>(created, 'createMember').id;
+    const signIn = await t.gql(
+      `mutation($input: SignInInput!) { signIn(input: $input) { token } }`,
+      { input: { organizationSlug: slug, email, password: PASSWORD } },
+    );
+    return { token: field<{ token: string }>(signIn, 'signIn').token, userId, name };
+  };
+  const admin = await addMember('admin@example.com', 'Adam Admin', 'ADMIN');
+  const member = await addMember('member@example.com', 'Mia Member', 'MEMBER');
+  const post = await t.gql(
+    `mutation { createPost(input: { title: "Hello", content: "First" }) { id } }`,
+    {},
+    owner.token,
+  );
+  const postId = field<{ id: string }>(post, 'createPost').id;
+  const comment = await t.gql(
+    `mutation($postId: ID!) { createComment(input: { postId: $postId, body: "Nice" }) { id } }`,
+    { postId },
+    member.token,
+  );
+  const commentId = field<{ id: string }>(comment, 'createComment').id;
+  return { slug, owner, admin, member, postId, commentId };
+}
+
+/** `response.data[key]`, or a failure that shows the GraphQL errors. */
+export function field<T>(response: GraphQLResponse, key: string): T {
+  const value = response.data?.[key];
+  if (value === undefined || value === null) {
+    throw new Error(`No data.${key}: ${JSON.stringify(response.errors ?? response.data)}`);
+  }
+  return value as T;
+}
+
+export function codes(response: GraphQLResponse): (string | undefined)[] {
+  return (response.errors ?? []).map((e) => e.extensions?.code);
+}
