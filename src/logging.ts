@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import pino, { type Logger } from 'pino';
 import type { Context } from './context.ts';
@@ -42,7 +43,8 @@ export function useRequestLog(logger: Logger): Plugin<Context> {
               requestId: ctx.requestId,
               organizationId: ctx.scope?.organizationId ?? null,
               userId: ctx.scope?.user?.id ?? null,
-              operationName: args.operationName ?? null,
+              operationName:
+                getOperationAST(args.document, args.operationName)?.name?.value ?? null,
               durationMs: Math.round((performance.now() - started) * 10) / 10,
               errors,
             },

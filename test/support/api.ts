@@ -6,7 +6,7 @@ import type {
 } from '@prisma/driver-adapter-utils';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Database } from '../../src/db/database.ts';
-import { createLogger } from '../../src/logging.ts';
+import { createLogger, type Logger } from '../../src/logging.ts';
 import { type Api, createApi } from '../../src/yoga.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
@@ -27,13 +27,16 @@ export type TestApi = Readonly<{
     query: string,
     variables?: Record<string, unknown>,
     token?: string,
-  ) => Promise<GraphQLResponse & { status: number }>;
+    headers?: Record<string, string>,
+  ) => Promise<GraphQLResponse & { status: number; headers: Headers }>;
   fetch: (init: RequestInit & { path?: string }) => Promise<Response>;
   close: () => Promise<void>;
 }>;
 
 /** The API in-process over its own freshly migrated database; requests go through yoga.fetch. */
-export async function createTestApi(options: { introspection?: boolean } = {}): Promise<TestApi> {
+export async function createTestApi(
+  options: { introspection?: boolean; logger?: Logger } = {},
+): Promise<TestApi> {
   const database = await openTestDatabase();
   const sql = { statements: [] as string[] };
   const tokens = createTokenService({ secret: TEST_SECRET });
@@ -43,7 +46,7 @@ export async function createTestApi(options: { introspection?: boolean } = {}): 
       adapter: countingAdapter(database.adapter, sql.statements),
     } as Database,
     tokens,
-    logger: createLogger('silent'),
+    logger: options.logger ?? createLogger('silent'),
     introspection: options.introspection ?? true,
     graphiql: false,
   });
@@ -55,16 +58,21 @@ export async function createTestApi(options: { introspection?: boolean } = {}): 
     tokens,
     sql,
     fetch,
-    gql: async (query, variables, token) => {
+    gql: async (query, variables, token, headers = {}) => {
       const response = await fetch({
         method: 'POST',
         headers: {
           'content-type': 'application/json',
           ...(token ? { authorization: `Bearer ${token}` } : {}),
+          ...headers,
         },
         body: JSON.stringify({ query, variables }),
       });
-      return { status: response.status, ...((await response.json()) as GraphQLResponse) };
+      return {
+        status: response.status,
+        headers: response.headers,
+        ...((await response.json()) as GraphQLResponse),
+      };
     },
     close: async () => {
       await api.close();
