@@ -48,3 +48,14 @@ export class Conflict extends AppError {
     super(message, { code: 'CONFLICT', ...(field ? { field } : {}) });
   }
 }
+
+/** The database cannot be reached right now; retry later. */
+export class ServiceUnavailable extends AppError {
+  readonly code = 'SERVICE_UNAVAILABLE';
+  constructor() {
+    super('The service is temporarily unavailable; try again shortly', {
+      code: 'SERVICE_UNAVAILABLE',
+      http: { status: 503 },
+    });
+  }
+}

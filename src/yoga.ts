@@ -8,9 +8,10 @@ import { createAccounts } from './auth/accounts.ts';
 import { authenticate } from './auth/authenticate.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { Context } from './context.ts';
+import { isDatabaseUnavailable } from './db/availability.ts';
 import type { Database } from './db/database.ts';
 import { createSystemClient } from './db/system.ts';
-import { type AppError, Conflict, NotFound } from './errors.ts';
+import { type AppError, Conflict, NotFound, ServiceUnavailable } from './errors.ts';
 import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
 import { schema } from './schema/index.ts';
 import { createScopedClients } from './tenancy/scoped-client.ts';
@@ -111,6 +112,10 @@ function maskError(error: unknown, message: string, logger: Logger): Error {
   const at = (replacement: AppError) => locatedError(replacement, located?.nodes, located?.path);
   if (code === 'P2025') return at(new NotFound());
   if (code === 'P2002') return at(new Conflict('Already exists'));
+  if (isDatabaseUnavailable(original)) {
+    logger.warn({ err: original }, 'database unavailable');
+    return at(new ServiceUnavailable());
+  }
   logger.error({ err: original }, 'unexpected error');
   return new GraphQLError(message, { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
