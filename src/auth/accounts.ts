@@ -64,11 +64,9 @@ export function createAccounts(
         where: { slug: input.organizationSlug },
       });
       const user = organization
-        ? await scoped.scopedDb(forOrganization(organization)).user.findUnique({
-            where: {
-              organizationId_email: { organizationId: organization.id, email: input.email },
-            },
-          })
+        ? await scoped
+            .scopedDb(forOrganization(organization))
+            .user.findFirst({ where: { email: input.email } })
         : null;
       // Always hash, so a wrong slug or email costs as long as a wrong password.
       const valid = await verifyPassword(input.password, user?.passwordHash ?? null);

@@ -1,5 +1,11 @@
 import { Unauthenticated } from '../errors.ts';
-import { forOrganization, forOrganizationId, type Scope, withUser } from '../tenancy/scope.ts';
+import {
+  forOrganization,
+  forOrganizationId,
+  rowKey,
+  type Scope,
+  withUser,
+} from '../tenancy/scope.ts';
 import type { ScopedClients } from '../tenancy/scoped-client.ts';
 import type { TokenService } from './tokens.ts';
 
@@ -21,9 +27,7 @@ export async function authenticate(
     Promise.reject(new Error('loaded with the user below')),
   );
   const user = await scoped.scopedDb(organizationOnly).user.findUnique({
-    where: {
-      organizationId_id: { organizationId: organizationOnly.organizationId, id: claims.userId },
-    },
+    where: rowKey(organizationOnly, claims.userId),
     include: { organization: true },
   });
   if (!user) throw new Unauthenticated('Invalid or expired token');

@@ -1,17 +1,13 @@
 import { builder } from '../builder.ts';
 import type { MemberContext } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
-import { idOf } from './ids.ts';
+import { rowKey } from '../tenancy/scope.ts';
+import { idOf, tenantNode } from './ids.ts';
 import { canEdit, DeletePayload } from './post.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Comment', {
-  id: { resolve: (comment) => comment.id },
-  findUnique: (id, ctx) => ({
-    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
-  }),
-  nullable: true,
-  authScopes: { member: true },
+  ...tenantNode,
   fields: (t) => ({
     body: t.exposeString('body'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
@@ -40,9 +36,7 @@ const UpdateCommentInput = builder.inputType('UpdateCommentInput', {
 });
 
 async function editableComment(ctx: MemberContext, globalId: string) {
-  const key = {
-    organizationId_id: { organizationId: ctx.scope.organizationId, id: idOf(globalId, 'Comment') },
-  };
+  const key = rowKey(ctx.scope, idOf(globalId, 'Comment'));
   const comment = await ctx.db.comment.findUnique({ where: key, select: { authorId: true } });
   if (!comment) throw new NotFound('Comment');
   if (!canEdit(ctx.scope.user, comment.authorId)) {
@@ -58,7 +52,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const postId = idOf(input.postId, 'Post', 'postId');
       const post = await ctx.db.post.findUnique({
-        where: { organizationId_id: { organizationId: ctx.scope.organizationId, id: postId } },
+        where: rowKey(ctx.scope, postId),
         select: { id: true },
       });
       if (!post) throw new NotFound('Post');

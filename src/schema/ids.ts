@@ -1,3 +1,4 @@
+import type { Context } from '../context.ts';
 import { BadUserInput } from '../errors.ts';
 import { isUuid } from '../tenancy/ids.ts';
 
@@ -34,3 +35,17 @@ export function idOf(globalId: string, typename: string, field = 'id'): string {
   if (decoded.typename !== typename) throw new BadUserInput(`Invalid ${typename} id`, field);
   return decoded.id;
 }
+
+/**
+ * Node options shared by tenant-owned types: the global id carries the row's id only, and
+ * lookups add the organization from the request's scope (anonymous requests never get here:
+ * nodes need a member). A foreign or missing id resolves to null.
+ */
+export const tenantNode = {
+  id: { resolve: (row: { id: string }) => row.id },
+  findUnique: (id: string, ctx: Context) => ({
+    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
+  }),
+  nullable: true,
+  authScopes: { member: true },
+} as const;

@@ -1,16 +1,12 @@
 import { builder } from '../builder.ts';
 import type { MemberContext } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
-import { idOf } from './ids.ts';
+import { rowKey } from '../tenancy/scope.ts';
+import { idOf, tenantNode } from './ids.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Post', {
-  id: { resolve: (post) => post.id },
-  findUnique: (id, ctx) => ({
-    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
-  }),
-  nullable: true,
-  authScopes: { member: true },
+  ...tenantNode,
   fields: (t) => ({
     title: t.exposeString('title'),
     content: t.exposeString('content', { nullable: true }),
@@ -91,12 +87,7 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const post = await ctx.db.post.findUnique({
         ...query,
-        where: {
-          organizationId_id: {
-            organizationId: ctx.scope.organizationId,
-            id: idOf(args.id, 'Post'),
-          },
-        },
+        where: rowKey(ctx.scope, idOf(args.id, 'Post')),
       });
       if (!post) throw new NotFound('Post');
       return post;
@@ -125,9 +116,7 @@ export const DeletePayload = builder.objectRef<{ deletedId: string }>('DeletePay
 
 /** Loads a post the user may edit: NOT_FOUND if absent or foreign, FORBIDDEN if not allowed. */
 async function editablePost(ctx: MemberContext, globalId: string) {
-  const key = {
-    organizationId_id: { organizationId: ctx.scope.organizationId, id: idOf(globalId, 'Post') },
-  };
+  const key = rowKey(ctx.scope, idOf(globalId, 'Post'));
   const post = await ctx.db.post.findUnique({ where: key, select: { authorId: true } });
   if (!post) throw new NotFound('Post');
   if (!canEdit(ctx.scope.user, post.authorId))

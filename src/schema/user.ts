@@ -2,20 +2,14 @@ import { hashPassword } from '../auth/passwords.ts';
 import { builder } from '../builder.ts';
 import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
 import { Role } from '../generated/prisma/enums.ts';
-import { idOf } from './ids.ts';
+import { rowKey } from '../tenancy/scope.ts';
+import { idOf, tenantNode } from './ids.ts';
 import { rules } from './validation.ts';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
 
 builder.prismaNode('User', {
-  // Rows are keyed by (organizationId, id); the global id carries only the id, and the
-  // organization comes from the scope.
-  id: { resolve: (user) => user.id },
-  findUnique: (id, ctx) => ({
-    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
-  }),
-  nullable: true,
-  authScopes: { member: true },
+  ...tenantNode,
   fields: (t) => ({
     name: t.exposeString('name'),
     email: t.exposeString('email'),
@@ -37,9 +31,7 @@ builder.queryFields((t) => ({
     resolve: (query, _root, _args, ctx) =>
       ctx.db.user.findUniqueOrThrow({
         ...query,
-        where: {
-          organizationId_id: { organizationId: ctx.scope.organizationId, id: ctx.scope.user.id },
-        },
+        where: rowKey(ctx.scope, ctx.scope.user.id),
       }),
   }),
   members: t.withAuth({ member: true }).prismaConnection({
@@ -86,10 +78,8 @@ builder.mutationFields((t) => ({
       if (role === 'ADMIN' && ctx.scope.user.role !== 'OWNER') {
         throw new Forbidden('Only the owner can add admins');
       }
-      const existing = await ctx.db.user.findUnique({
-        where: {
-          organizationId_email: { organizationId: ctx.scope.organizationId, email: input.email },
-        },
+      const existing = await ctx.db.user.findFirst({
+        where: { email: input.email },
         select: { id: true },
       });
       if (existing) throw new Conflict('A member with this email already exists', 'email');
@@ -112,7 +102,7 @@ builder.mutationFields((t) => ({
     resolve: async (query, _root, { input }, ctx) => {
       const id = idOf(input.userId, 'User', 'userId');
       if (input.role === 'OWNER') throw new BadUserInput('An organization has one owner', 'role');
-      const key = { organizationId_id: { organizationId: ctx.scope.organizationId, id } };
+      const key = rowKey(ctx.scope, id);
       const member = await ctx.db.user.findUnique({ where: key, select: { id: true } });
       if (!member) throw new NotFound('User');
       if (id === ctx.scope.user.id)
@@ -125,14 +115,10 @@ builder.mutationFields((t) => ({
     description: "Updates the signed-in user's name or email.",
     args: { input: t.arg({ type: UpdateProfileInput }) },
     resolve: async (query, _root, { input }, ctx) => {
-      const key = {
-        organizationId_id: { organizationId: ctx.scope.organizationId, id: ctx.scope.user.id },
-      };
+      const key = rowKey(ctx.scope, ctx.scope.user.id);
       if (input.email) {
-        const owner = await ctx.db.user.findUnique({
-          where: {
-            organizationId_email: { organizationId: ctx.scope.organizationId, email: input.email },
-          },
+        const owner = await ctx.db.user.findFirst({
+          where: { email: input.email },
           select: { id: true },
         });
         if (owner && owner.id !== ctx.scope.user.id) {

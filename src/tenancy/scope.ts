@@ -51,6 +51,14 @@ export function withUser(
   return freeze(scope.organizationId, scopeUser, scope.organization);
 }
 
+/**
+ * The primary key of a tenant-owned row in the scope's organization, as Prisma's unique input
+ * spells it. Rows are keyed by (organizationId, id), so a bare id never addresses a row.
+ */
+export function rowKey(scope: Scope, id: string) {
+  return { organizationId_id: { organizationId: scope.organizationId as string, id } };
+}
+
 function freeze(
   organizationId: OrganizationId,
   user: ScopeUser | null,

@@ -1,5 +1,13 @@
-import type { SystemClient } from '../../src/db/system.ts';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import type { Comment, Organization, Post, User } from '../../src/generated/prisma/client.ts';
+import { forOrganization } from '../../src/tenancy/scope.ts';
+import {
+  createScopedClients,
+  type ScopedClients,
+  type ScopedDb,
+} from '../../src/tenancy/scoped-client.ts';
+import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export type Tenant = Readonly<{
   org: Organization;
@@ -44,4 +52,37 @@ export async function seedTenant(system: SystemClient, slug: string): Promise<Te
 /** The primary key of a tenant row, as Prisma's unique input spells it. */
 export function keyOf(row: { organizationId: string; id: string }) {
   return { organizationId_id: { organizationId: row.organizationId, id: row.id } };
+}
+
+/**
+ * One database per test file, reseeded with two look-alike tenants before each test. The
+ * returned object's fields are filled in by the hooks.
+ */
+export function useTwoTenants() {
+  const state = {} as {
+    database: TestDatabase;
+    system: SystemClient;
+    clients: ScopedClients;
+    a: Tenant;
+    b: Tenant;
+    dbA: ScopedDb;
+  };
+  beforeAll(async () => {
+    state.database = await openTestDatabase();
+    state.system = createSystemClient(state.database);
+    state.clients = createScopedClients(state.database.adapter);
+  });
+  afterAll(async () => {
+    await state.clients.disconnect();
+    await state.system.$disconnect();
+    await state.database.drop();
+  });
+  beforeEach(async () => {
+    await state.system.organization.deleteMany();
+    const { a, b } = await seedTwoTenants(state.system);
+    state.a = a;
+    state.b = b;
+    state.dbA = state.clients.scopedDb(forOrganization(a.org));
+  });
+  return state;
 }

@@ -17,8 +17,6 @@ const GUARDED: Record<string, string[]> = {
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
-    'test/tenancy/nested.test.ts',
-    'test/tenancy/operations.test.ts',
   ],
   // The RLS binding: anyone holding it can bind any organization.
   'src/tenancy/binding.ts': ['src/tenancy/scoped-client.ts', 'test/tenancy/database.test.ts'],
