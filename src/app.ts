@@ -90,8 +90,9 @@ export async function startApp(config: Config): Promise<App> {
   });
 }
 
-export const EXAMPLE_QUERY = `# Welcome to scopegraph. The headers tab holds a demo token for Acme's owner;
-# sign in as someone else with the signIn mutation (see the README).
+export const EXAMPLE_QUERY = `# Welcome to scopegraph. Press the run button.
+# The Headers tab below holds a demo token for Acme's owner.
+# Other demo accounts and tokens are in the server log.
 query Feed {
   viewer { name email role organization { name slug } }
   posts(first: 5) {

@@ -2,9 +2,19 @@ import { createServer } from 'node:http';
 import { startApp } from './app.ts';
 import { loadConfig } from './config.ts';
 
+// A signal during start-up (migrations, seeding) waits for start-up to finish, then stops.
+let stopRequested: string | null = null;
+const early = (signal: string) => {
+  stopRequested = signal;
+};
+process.once('SIGTERM', early);
+process.once('SIGINT', early);
+
 const config = loadConfig();
 const app = await startApp(config);
 const server = createServer(app.yoga);
+process.off('SIGTERM', early);
+process.off('SIGINT', early);
 
 server.listen(config.port, () => {
   const address = server.address();
@@ -29,3 +39,4 @@ async function shutdown(signal: string) {
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
+if (stopRequested) void shutdown(stopRequested);
