@@ -20,7 +20,13 @@ export type ScopedClients = Readonly<{
  * application role with the organization set transaction-locally (src/tenancy/binding.ts).
  */
 export function createScopedClients(adapter: SqlDriverAdapterFactory): ScopedClients {
-  const base = new PrismaClient({ adapter: new BoundAdapterFactory(adapter) });
+  const base = new PrismaClient({
+    adapter: new BoundAdapterFactory(adapter),
+    // Every scoped operation is a transaction, so Prisma's default 2 s wait for one is also how
+    // long a request may queue for a pooled connection. Under a burst that is too short: wait
+    // longer, and past it answer SERVICE_UNAVAILABLE (P2028, src/db/availability.ts).
+    transactionOptions: { maxWait: 10_000, timeout: 15_000 },
+  });
   return Object.freeze({
     scopedDb: (scope: Scope) => scopeClient(base, scope),
     disconnect: () => base.$disconnect(),

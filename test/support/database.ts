@@ -11,11 +11,22 @@ export type TestDatabase = Database &
     drop: () => Promise<void>;
   }>;
 
+/** Only the server path reads these; PGlite has no pool. */
+export type TestDatabaseOptions = Readonly<{
+  /** Connections in the pool; 5 unless given. */
+  poolSize?: number;
+  /**
+   * Where the pool connects, given the new database's URL on the server (e.g. the same database
+   * through a PgBouncer). The database is still created and dropped on the server itself.
+   */
+  connectUrl?: (url: string) => string;
+}>;
+
 /**
  * A freshly migrated database of its own: a PGlite clone by default, or a copy of the
  * migrated template on the server named by TEST_DATABASE_URL. `drop()` closes and removes it.
  */
-export async function openTestDatabase(): Promise<TestDatabase> {
+export async function openTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (serverUrl) {
     const name = uniqueName('scopegraph_test');
@@ -24,7 +35,10 @@ export async function openTestDatabase(): Promise<TestDatabase> {
       `CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`,
     );
     const url = databaseUrl(serverUrl, name);
-    const database = await openDatabase({ url, poolSize: 5 });
+    const database = await openDatabase({
+      url: options.connectUrl?.(url) ?? url,
+      poolSize: options.poolSize ?? 5,
+    });
     return Object.freeze({
       ...database,
       url,
