@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { startApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { HTTP_SERVER_OPTIONS } from './limits.ts';
 
 // A signal during start-up (migrations, seeding) waits for start-up to finish, then stops.
 let stopRequested: string | null = null;
@@ -12,7 +13,8 @@ process.once('SIGINT', early);
 
 const config = loadConfig();
 const app = await startApp(config);
-const server = createServer(app.yoga);
+// Header size and slow-client timeouts: see src/limits.ts.
+const server = createServer(HTTP_SERVER_OPTIONS, app.yoga);
 process.off('SIGTERM', early);
 process.off('SIGINT', early);
 

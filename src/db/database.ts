@@ -43,9 +43,16 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
 }
 
 function openServer(url: string, max: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max });
+  // A frozen server must not hang callers forever: connecting gives up after 5 s (answered as
+  // SERVICE_UNAVAILABLE, src/db/availability.ts).
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000 });
   // An idle connection the server drops must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // pg-pool removes its own error listener while a connection is checked out, and adapter-pg adds
+  // one only later: a server-side termination in that gap ("terminating connection due to
+  // administrator command") would be an unhandled 'error' event and exit the process. The
+  // failure still reaches the query that was running.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const location = new URL(url);
   location.password = '';
   return Object.freeze({

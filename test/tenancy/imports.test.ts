@@ -15,6 +15,8 @@ const GUARDED: Record<string, string[]> = {
     'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
+    'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/hostile.test.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
   ],
