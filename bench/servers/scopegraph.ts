@@ -1,0 +1,26 @@
+// Contender 1: scopegraph as shipped — createApi over openDatabase, the tenant binding and RLS.
+import { createTokenService } from '../../src/auth/tokens.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import { createLogger } from '../../src/logging.ts';
+import { createApi } from '../../src/yoga.ts';
+import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
+
+try {
+  const env = serverEnv();
+  countPgQueries();
+  const database = await openDatabase({ url: env.databaseUrl, poolSize: env.poolSize });
+  const api = createApi({
+    database,
+    tokens: createTokenService({ secret: env.jwtSecret }),
+    logger: createLogger(env.logLevel),
+    introspection: false,
+    graphiql: false,
+  });
+  // Yoga's server instance is itself a node request listener; its type is a wide union.
+  serve('scopegraph', api.yoga as unknown as Handler, async () => {
+    await api.close();
+    await database.close();
+  });
+} catch (error) {
+  reportStartupFailure(error);
+}

@@ -1,0 +1,113 @@
+// Contender 2: the same GraphQL schema with NO tenant binding — bench-only, never in src/.
+//
+// The context's client is a plain PrismaClient over the owner connection (a superuser: row-level
+// security does not apply), with no per-operation transaction, no role switch and no
+// `app.organization_id`. It keeps the scoped client's WHERE rewriting (scopeOperation), because
+// the resolvers rely on it for their answers: `posts(first: 20)` through a client without it
+// returns the newest posts of every tenant, a different (and wrong) page — not the same work.
+// So scopegraph/unscoped is the price of the binding: the extra round trips, the transaction per
+// operation, and the policies.
+//
+// The composition copies the small parts of src/yoga.ts it needs (same schema, same plugins,
+// same request log) and authenticates the same way: verify the token, load the user and its
+// organization.
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import type { Accounts } from '../../src/auth/accounts.ts';
+import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
+import type { Context } from '../../src/context.ts';
+import { openDatabase } from '../../src/db/database.ts';
+import { Unauthenticated } from '../../src/errors.ts';
+import { PrismaClient } from '../../src/generated/prisma/client.ts';
+import { createLogger, requestIdOf, useRequestLog } from '../../src/logging.ts';
+import { schema } from '../../src/schema/index.ts';
+import { type OrganizationId, parseOrganizationId } from '../../src/tenancy/ids.ts';
+import { forOrganization, type Scope, withUser } from '../../src/tenancy/scope.ts';
+import { scopeOperation } from '../../src/tenancy/scope-args.ts';
+import type { ScopedDb } from '../../src/tenancy/scoped-client.ts';
+import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
+
+function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
+  return base.$extends({
+    name: 'bench:where-only',
+    query: {
+      $allModels: {
+        $allOperations: ({ model, operation, args, query }) =>
+          query(scopeOperation(model, operation, args, organizationId)),
+      },
+    },
+  });
+}
+
+/** src/auth/authenticate.ts without the binding: same token check, same user lookup. */
+async function authenticate(
+  authorization: string | null,
+  tokens: TokenService,
+  base: PrismaClient,
+): Promise<Scope | null> {
+  if (authorization === null || authorization === '') return null;
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization);
+  const claims = match?.[1] ? await tokens.verify(match[1]) : null;
+  if (!claims) throw new Unauthenticated('Invalid or expired token');
+  const organizationId = parseOrganizationId(claims.organizationId);
+  const user = await whereScoped(base, organizationId).user.findUnique({
+    where: { organizationId_id: { organizationId, id: claims.userId } },
+    include: { organization: true },
+  });
+  if (!user) throw new Unauthenticated('Invalid or expired token');
+  return withUser(forOrganization(user.organization), user);
+}
+
+const noAccounts: Accounts = Object.freeze({
+  signUp: () => Promise.reject(new Error('not in the benchmark')),
+  signIn: () => Promise.reject(new Error('not in the benchmark')),
+});
+
+try {
+  const env = serverEnv();
+  countPgQueries();
+  const database = await openDatabase({ url: env.databaseUrl, poolSize: env.poolSize });
+  const tokens = createTokenService({ secret: env.jwtSecret });
+  const logger = createLogger(env.logLevel);
+  const base = new PrismaClient({ adapter: database.adapter });
+  const yoga = createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: false,
+    batching: { limit: 10 },
+    logging: {
+      debug: (...args) => logger.debug(args),
+      info: (...args) => logger.info(args),
+      warn: (...args) => logger.warn(args),
+      error: (...args) => logger.error(args),
+    },
+    context: async ({ request }): Promise<Context> => {
+      const scope = await authenticate(request.headers.get('authorization'), tokens, base);
+      return Object.freeze({
+        requestId: requestIdOf(request),
+        scope,
+        // THE BENCH-ONLY CAST: a where-scoped plain client where the app has a bound scoped
+        // client. The schema only calls model methods, which both have. Production code must
+        // never do this; this file imports neither src/db/system.ts nor the binding, which
+        // test/tenancy/imports.test.ts guards (it scans bench/ too).
+        db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedDb) : null,
+        accounts: noAccounts,
+      });
+    },
+    plugins: [
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      maxAliasesPlugin({ n: 30, exposeLimits: true }),
+      useDisableIntrospection(),
+      useRequestLog(logger),
+    ] as Plugin<Record<string, unknown>>[],
+  });
+  serve('unscoped', yoga as unknown as Handler, async () => {
+    await base.$disconnect();
+    await database.close();
+  });
+} catch (error) {
+  reportStartupFailure(error);
+}
