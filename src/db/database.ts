@@ -43,9 +43,11 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
 }
 
 function openServer(url: string, max: number): Database {
-  // A frozen server must not hang callers forever: connecting gives up after 5 s (answered as
-  // SERVICE_UNAVAILABLE, src/db/availability.ts).
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 5_000 });
+  // A frozen server must not hang callers forever: getting a connection gives up after 10 s
+  // (answered as SERVICE_UNAVAILABLE, src/db/availability.ts). pg-pool counts the time spent
+  // queueing for a free connection too, so this matches the scoped client's 10 s maxWait
+  // instead of failing a burst of requests earlier.
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
   // An idle connection the server drops must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   // pg-pool removes its own error listener while a connection is checked out, and adapter-pg adds

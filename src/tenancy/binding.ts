@@ -131,6 +131,7 @@ class BoundTransaction implements Transaction {
   readonly adapterName: string;
   readonly options: Transaction['options'];
   private binding: Promise<unknown> | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly inner: Transaction,
@@ -141,16 +142,29 @@ class BoundTransaction implements Transaction {
     this.options = inner.options;
   }
 
-  async queryRaw(query: SqlQuery): Promise<SqlResultSet> {
-    if (this.isFirst(query)) return this.inner.queryRaw(query);
-    await this.bound();
-    return this.inner.queryRaw(query);
+  queryRaw(query: SqlQuery): Promise<SqlResultSet> {
+    return this.inOrder(async () => {
+      if (!this.isFirst(query)) await this.bound();
+      return this.inner.queryRaw(query);
+    });
   }
 
-  async executeRaw(query: SqlQuery): Promise<number> {
-    if (this.isFirst(query)) return this.inner.executeRaw(query);
-    await this.bound();
-    return this.inner.executeRaw(query);
+  executeRaw(query: SqlQuery): Promise<number> {
+    return this.inOrder(async () => {
+      if (!this.isFirst(query)) await this.bound();
+      return this.inner.executeRaw(query);
+    });
+  }
+
+  /**
+   * One statement at a time on the transaction's connection. Prisma loads relations in parallel;
+   * pg 8 queues concurrent queries on one client itself (deprecated, removed in pg 9), so the
+   * order is kept here instead.
+   */
+  private inOrder<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(work);
+    this.queue = result.catch(() => undefined);
+    return result;
   }
 
   commit(): Promise<void> {
@@ -161,9 +175,11 @@ class BoundTransaction implements Transaction {
     return this.inner.rollback();
   }
 
-  async createSavepoint(name: string): Promise<void> {
-    await this.bound();
-    return this.inner.createSavepoint?.(name);
+  createSavepoint(name: string): Promise<void> {
+    return this.inOrder(async () => {
+      await this.bound();
+      await this.inner.createSavepoint?.(name);
+    });
   }
 
   rollbackToSavepoint(name: string): Promise<void> {
