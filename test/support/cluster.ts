@@ -8,10 +8,10 @@ import {
   readFileSync,
   rmSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, isRoot, postgresUser } from './processes.ts';
 
 /**
  * A throw-away PostgreSQL cluster of the test's own (initdb into a temp dir, trust auth, a free
@@ -151,37 +151,6 @@ export async function createCluster(): Promise<Cluster> {
     await destroy();
     throw error;
   }
-}
-
-function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-function postgresUser(): { uid: number; gid: number } | null {
-  try {
-    const [uid, gid] = ['-u', '-g'].map((flag) =>
-      Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
-    );
-    return uid !== undefined && gid !== undefined && uid > 0 ? { uid, gid } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A port nobody listens on right now (the OS picks it; a race with another process is rare). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 function tail(file: string): string {

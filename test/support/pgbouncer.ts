@@ -1,9 +1,9 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, chownSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { freePort, isRoot, postgresUser } from './processes.ts';
 
 /**
  * A PgBouncer of the test's own, in front of the PostgreSQL server a test already uses: a
@@ -175,35 +175,4 @@ async function terminate(child: ChildProcess, exited: Promise<void>) {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
-
-function postgresUser(): { uid: number; gid: number } | null {
-  try {
-    const [uid, gid] = ['-u', '-g'].map((flag) =>
-      Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim()),
-    );
-    return uid !== undefined && gid !== undefined && uid > 0 ? { uid, gid } : null;
-  } catch {
-    return null;
-  }
-}
-
-/** A port nobody listens on right now (the OS picks it; a race with another process is rare). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
 }
