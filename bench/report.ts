@@ -1,29 +1,23 @@
 // Aggregation of the measurements, the stdout table and the Markdown report.
-import { merge, percentile } from './load.ts';
+import { type LoadResult, merge, percentile } from './load.ts';
 import type { Contender, Options, Scenario } from './options.ts';
 import type { DataPlan } from './seed.ts';
 import { SCENARIO_NAMES } from './workload.ts';
 
-/** One measurement: one contender, scenario, concurrency and round. */
-export type Cell = Readonly<{
-  scenario: Scenario;
-  contender: Contender;
-  connections: number;
-  round: number;
-  responses: number;
-  seconds: number;
-  rps: number;
-  latencies: Float64Array;
-  non2xx: number;
-  /** Connection errors and timeouts (autocannon). */
-  errors: number;
-  /** 2xx answers carrying GraphQL errors, and >= 400 answers, as the server counted them. */
-  graphqlErrors: number;
-  serverRequests: number;
-  roundTrips: number;
-  statements: number;
-  rss: number;
-}>;
+/** One measurement: one contender, scenario, concurrency and round (the load's result, plus). */
+export type Cell = Omit<LoadResult, 'timeouts'> &
+  Readonly<{
+    scenario: Scenario;
+    contender: Contender;
+    connections: number;
+    round: number;
+    /** 2xx answers carrying GraphQL errors, and >= 400 answers, as the server counted them. */
+    graphqlErrors: number;
+    serverRequests: number;
+    roundTrips: number;
+    statements: number;
+    rss: number;
+  }>;
 
 export type Summary = Readonly<{
   scenario: Scenario;
