@@ -43,20 +43,24 @@ export async function startServer(name: Contender, settings: ServerSettings): Pr
   const entry = path.join(SERVERS, name === 'raw-tx' ? 'raw.ts' : `${name}.ts`);
   // process.execPath is the Node 24 that npm put on PATH; `--import tsx` runs TypeScript in this
   // very process (the tsx CLI would add a parent process and hide the server's RSS behind it).
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'production',
-      GRAPHILE_ENV: 'production',
-      DATABASE_URL: settings.databaseUrl,
-      JWT_SECRET: settings.jwtSecret,
-      POOL_SIZE: String(settings.poolSize),
-      LOG_LEVEL: settings.logLevel,
-      RAW_MODE: name === 'raw-tx' ? 'tx' : 'single',
+  const child = spawn(
+    process.execPath,
+    [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', entry],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        GRAPHILE_ENV: 'production',
+        DATABASE_URL: settings.databaseUrl,
+        JWT_SECRET: settings.jwtSecret,
+        POOL_SIZE: String(settings.poolSize),
+        LOG_LEVEL: settings.logLevel,
+        RAW_MODE: name === 'raw-tx' ? 'tx' : 'single',
+      },
+      stdio: ['ignore', log, log, 'ipc'],
     },
-    stdio: ['ignore', log, log, 'ipc'],
-  });
+  );
   closeSync(log);
   live.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -9,6 +9,7 @@ import { type Context, type MemberContext, requireMember } from './context.ts';
 import { BadUserInput, Forbidden, Unauthenticated } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
+import type { PrismaClient } from './generated/prisma/client.ts';
 import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
 
 export const builder = new SchemaBuilder<{
@@ -39,7 +40,9 @@ export const builder = new SchemaBuilder<{
   },
   prisma: {
     // Resolvers, nested relation loads and node lookups all go through the request's scoped client.
-    client: (ctx) => requireMember(ctx).db,
+    // Pothos types this as a whole PrismaClient but only calls model methods; a transaction's
+    // client (a query operation's unit of work) has no $connect or $transaction.
+    client: (ctx) => requireMember(ctx).db as unknown as PrismaClient,
     dmmf: getDatamodel(),
     exposeDescriptions: false,
     filterConnectionTotalCount: true,

@@ -1,23 +1,24 @@
 import type { Accounts } from './auth/accounts.ts';
 import { Unauthenticated } from './errors.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
-import type { ScopedDb } from './tenancy/scoped-client.ts';
+import type { ScopedTx } from './tenancy/scoped-client.ts';
 
 /**
- * Built fresh for every request. It holds the request's Scope and the client scoped to it,
- * and nothing that could reach another organization's rows: `accounts` only signs up (a new
- * organization) and signs in (with credentials).
+ * Built fresh for every request. It holds the request's Scope and the client scoped to it (for
+ * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
+ * could reach another organization's rows: `accounts` only signs up (a new organization) and
+ * signs in (with credentials).
  */
 export type Context = Readonly<{
   requestId: string;
   scope: Scope | null;
-  db: ScopedDb | null;
+  db: ScopedTx | null;
   accounts: Accounts;
 }>;
 
 /** The context of an authenticated member, as resolvers behind `authScopes` see it. */
 export type MemberContext = Context &
-  Readonly<{ scope: Scope & Readonly<{ user: ScopeUser }>; db: ScopedDb }>;
+  Readonly<{ scope: Scope & Readonly<{ user: ScopeUser }>; db: ScopedTx }>;
 
 export function requireMember(ctx: Context): MemberContext {
   if (!ctx.scope?.user || !ctx.db) throw new Unauthenticated();

@@ -5,7 +5,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
 import { createAccounts } from './auth/accounts.ts';
-import { authenticate } from './auth/authenticate.ts';
+import { memberScope, verifyCredential } from './auth/authenticate.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { Context } from './context.ts';
 import type { Database } from './db/database.ts';
@@ -21,6 +21,7 @@ import {
 import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
 import { schema } from './schema/index.ts';
 import { createScopedClients } from './tenancy/scoped-client.ts';
+import { trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
@@ -71,13 +72,19 @@ export function createApi(options: ApiOptions): Api {
     renderGraphiQL,
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
     context: async ({ request }): Promise<Context> => {
-      const scope = await authenticate(request.headers.get('authorization'), tokens, scoped);
-      return Object.freeze({
-        requestId: requestIdOf(request),
-        scope,
-        db: scope ? scoped.scopedDb(scope) : null,
-        accounts,
-      });
+      const requestId = requestIdOf(request);
+      const credential = await verifyCredential(request.headers.get('authorization'), tokens);
+      if (!credential) return Object.freeze({ requestId, scope: null, db: null, accounts });
+      if (!wantsUnitOfWork(request)) {
+        const db = scoped.scopedDb(credential.organization);
+        const scope = await memberScope(credential, db);
+        return Object.freeze({ requestId, scope, db, accounts });
+      }
+      const unitOfWork = await scoped.begin(credential.organization);
+      trackUnitOfWork(request, unitOfWork);
+      // A failed lookup ends the request here; the plugin rolls back when the response goes out.
+      const scope = await memberScope(credential, unitOfWork.db);
+      return Object.freeze({ requestId, scope, db: unitOfWork.db, accounts });
     },
     plugins: [
       // Before anything reads the body or parses the document: see src/limits.ts.
@@ -117,6 +124,7 @@ export function createApi(options: ApiOptions): Api {
         },
       }),
       useRequestLog(logger),
+      useUnitOfWork(logger),
     ] as Plugin<Record<string, unknown>>[],
   });
 

@@ -16,17 +16,17 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Accounts } from '../../src/auth/accounts.ts';
+import { memberScope, verifyCredential } from '../../src/auth/authenticate.ts';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Context } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
-import { Unauthenticated } from '../../src/errors.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
 import { createLogger, requestIdOf, useRequestLog } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
-import { type OrganizationId, parseOrganizationId } from '../../src/tenancy/ids.ts';
-import { forOrganization, type Scope, withUser } from '../../src/tenancy/scope.ts';
+import type { OrganizationId } from '../../src/tenancy/ids.ts';
+import type { Scope } from '../../src/tenancy/scope.ts';
 import { scopeOperation } from '../../src/tenancy/scope-args.ts';
-import type { ScopedDb } from '../../src/tenancy/scoped-client.ts';
+import type { ScopedTx } from '../../src/tenancy/scoped-client.ts';
 import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
 
 function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
@@ -41,23 +41,17 @@ function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
   });
 }
 
-/** src/auth/authenticate.ts without the binding: same token check, same user lookup. */
+/** src/yoga.ts's authentication without the binding: same token check, same user lookup. */
 async function authenticate(
   authorization: string | null,
   tokens: TokenService,
   base: PrismaClient,
 ): Promise<Scope | null> {
-  if (authorization === null || authorization === '') return null;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization);
-  const claims = match?.[1] ? await tokens.verify(match[1]) : null;
-  if (!claims) throw new Unauthenticated('Invalid or expired token');
-  const organizationId = parseOrganizationId(claims.organizationId);
-  const user = await whereScoped(base, organizationId).user.findUnique({
-    where: { organizationId_id: { organizationId, id: claims.userId } },
-    include: { organization: true },
-  });
-  if (!user) throw new Unauthenticated('Invalid or expired token');
-  return withUser(forOrganization(user.organization), user);
+  const credential = await verifyCredential(authorization, tokens);
+  if (!credential) return null;
+  // The same bench-only cast as the context's db below.
+  const db = whereScoped(base, credential.organization.organizationId) as unknown as ScopedTx;
+  return memberScope(credential, db);
 }
 
 const noAccounts: Accounts = Object.freeze({
@@ -93,7 +87,7 @@ try {
         // client. The schema only calls model methods, which both have. Production code must
         // never do this; this file imports neither src/db/system.ts nor the binding, which
         // test/tenancy/imports.test.ts guards (it scans bench/ too).
-        db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedDb) : null,
+        db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedTx) : null,
         accounts: noAccounts,
       });
     },

@@ -6,29 +6,43 @@ import {
   type Scope,
   withUser,
 } from '../tenancy/scope.ts';
-import type { ScopedClients } from '../tenancy/scoped-client.ts';
+import type { ScopedTx } from '../tenancy/scoped-client.ts';
 import type { TokenService } from './tokens.ts';
 
 /**
- * Turns a request's Authorization header into a Scope: no header is anonymous (null); anything
- * else must be a valid token of a user who still exists in the token's organization. Every
- * failure is the same UNAUTHENTICATED, with nothing an attacker could learn from.
+ * A verified token, not yet a member: the organization is known (and scopes the lookup of the
+ * user), the user still has to exist in it.
  */
-export async function authenticate(
+export type Credential = Readonly<{ organization: Scope; userId: string }>;
+
+/**
+ * Step one of turning a request's Authorization header into a Scope, without the database: no
+ * header is anonymous (null); anything else must be a valid token. Every failure is the same
+ * UNAUTHENTICATED, with nothing an attacker could learn from.
+ */
+export async function verifyCredential(
   authorization: string | null,
   tokens: TokenService,
-  scoped: ScopedClients,
-): Promise<Scope | null> {
+): Promise<Credential | null> {
   if (authorization === null || authorization === '') return null;
   const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization);
   const claims = match?.[1] ? await tokens.verify(match[1]) : null;
   if (!claims) throw new Unauthenticated('Invalid or expired token');
-  const organizationOnly = forOrganizationId(claims.organizationId, () =>
+  const organization = forOrganizationId(claims.organizationId, () =>
     Promise.reject(new Error('loaded with the user below')),
   );
-  const user = await scoped.scopedDb(organizationOnly).user.findUnique({
-    where: rowKey(organizationOnly, claims.userId),
-    include: { organization: true },
+  return Object.freeze({ organization, userId: claims.userId });
+}
+
+/**
+ * Step two: the member's Scope, read through `db`, a client scoped to the credential's
+ * organization (the request's own transaction when it has one). A user who no longer exists is
+ * UNAUTHENTICATED at once.
+ */
+export async function memberScope(credential: Credential, db: ScopedTx): Promise<Scope> {
+  const user = await db.user.findUnique({
+    where: rowKey(credential.organization, credential.userId),
+    select: { id: true, organizationId: true, role: true, organization: true },
   });
   if (!user) throw new Unauthenticated('Invalid or expired token');
   return withUser(forOrganization(user.organization), user);

@@ -4,6 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { bindOnBegin } from '../tenancy/binding.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -47,7 +48,12 @@ function openServer(url: string, max: number): Database {
   // (answered as SERVICE_UNAVAILABLE, src/db/availability.ts). pg-pool counts the time spent
   // queueing for a free connection too, so this matches the scoped client's 10 s maxWait
   // instead of failing a burst of requests earlier.
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 10_000,
+    Client: BindingClient,
+  });
   // An idle connection the server drops must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   // pg-pool removes its own error listener while a connection is checked out, and adapter-pg adds
@@ -64,3 +70,20 @@ function openServer(url: string, max: number): Database {
     close: () => pool.end(),
   });
 }
+
+/**
+ * pg's client, except that the BEGIN of a transaction the tenant binding opens also carries the
+ * binding, in the same round trip (bindOnBegin, src/tenancy/binding.ts). Every other statement,
+ * and every transaction of the system client, goes out unchanged.
+ */
+class BindingClient extends pg.Client {}
+
+BindingClient.prototype.query = function query(this: pg.Client, ...args: unknown[]) {
+  const [config] = args;
+  if (typeof config === 'object' && config !== null && 'text' in config) {
+    const merged = typeof config.text === 'string' ? bindOnBegin(config.text) : null;
+    if (merged) args[0] = { ...config, text: merged };
+  }
+  // Looked up at call time: whatever pg.Client#query is then (the benchmark counts through it).
+  return (pg.Client.prototype.query as (...a: unknown[]) => unknown).apply(this, args);
+} as pg.Client['query'];

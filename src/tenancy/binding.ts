@@ -26,6 +26,12 @@ export const APP_ROLE = 'scopegraph_app';
 
 const bound = new AsyncLocalStorage<OrganizationId>();
 
+/** A transaction being started, and whether the connection bound it together with BEGIN. */
+type Opening = { organizationId: string; boundAtBegin: boolean };
+const opening = new AsyncLocalStorage<Opening>();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Runs `work` with `organizationId` bound for the interactive transactions it starts (and for
  * statements sent outside any transaction). Prisma starts those in the caller's async
@@ -84,7 +90,9 @@ class BoundAdapter implements SqlDriverAdapter {
 
   async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
     const organizationId = bound.getStore() ?? '';
-    return new BoundTransaction(await this.inner.startTransaction(isolationLevel), organizationId);
+    const open: Opening = { organizationId, boundAtBegin: false };
+    const tx = await opening.run(open, () => this.inner.startTransaction(isolationLevel));
+    return new BoundTransaction(tx, organizationId, open.boundAtBegin);
   }
 
   /** A statement outside any transaction still gets one, with the binding. */
@@ -136,10 +144,12 @@ class BoundTransaction implements Transaction {
   constructor(
     private readonly inner: Transaction,
     private readonly organizationId: string,
+    boundAtBegin: boolean,
   ) {
     this.provider = inner.provider;
     this.adapterName = inner.adapterName;
     this.options = inner.options;
+    if (boundAtBegin) this.binding = Promise.resolve();
   }
 
   queryRaw(query: SqlQuery): Promise<SqlResultSet> {
@@ -151,6 +161,9 @@ class BoundTransaction implements Transaction {
 
   executeRaw(query: SqlQuery): Promise<number> {
     return this.inOrder(async () => {
+      // A batch transaction's explicit bind that BEGIN already carried (same organization) is
+      // not sent again. Any other bind statement is sent, and it wins: it comes first.
+      if (this.isRepeatedBind(query)) return 1;
       if (!this.isFirst(query)) await this.bound();
       return this.inner.executeRaw(query);
     });
@@ -190,6 +203,19 @@ class BoundTransaction implements Transaction {
     return this.inner.releaseSavepoint?.(name) ?? Promise.resolve();
   }
 
+  private statements = 0;
+
+  private isRepeatedBind(query: SqlQuery): boolean {
+    return (
+      this.statements++ === 0 &&
+      this.binding !== null &&
+      query.sql === BIND_SQL &&
+      query.args[0] === APP_ROLE &&
+      query.args[1] === this.organizationId &&
+      this.organizationId !== ''
+    );
+  }
+
   /** True (once) when the first statement is the explicit bind: then it is the binding. */
   private isFirst(query: SqlQuery): boolean {
     if (this.binding || query.sql !== BIND_SQL) return false;
@@ -201,6 +227,23 @@ class BoundTransaction implements Transaction {
     this.binding ??= this.inner.queryRaw(bindQuery(this.organizationId));
     return this.binding;
   }
+}
+
+/**
+ * Sends the binding in the same round trip as BEGIN: the pg pool's client class rewrites the
+ * BEGIN that adapter-pg sends for a transaction the binding is opening into one simple-protocol
+ * message, `BEGIN; SELECT set_config(…)`. Simple-protocol messages cannot carry parameters, so the
+ * organization id is inlined, and only when it is a well-formed UUID (it always is: it comes from
+ * a branded OrganizationId); anything else falls back to the separate, parameterized bind.
+ * Where this never runs (PGlite, an adapter that opens transactions differently), the
+ * transaction binds itself before its first statement, as before: a saved round trip, never a
+ * missing binding.
+ */
+export function bindOnBegin(sql: string): string | null {
+  const open = opening.getStore();
+  if (!open || open.boundAtBegin || sql !== 'BEGIN' || !UUID.test(open.organizationId)) return null;
+  open.boundAtBegin = true;
+  return `BEGIN; SELECT /* scopegraph:bind */ set_config('role', '${APP_ROLE}', true), set_config('app.organization_id', '${open.organizationId}', true)`;
 }
 
 /**

@@ -8,11 +8,28 @@ import { scopeOperation } from './scope-args.ts';
 
 export type ScopedDb = ReturnType<typeof scopeClient>;
 
+/** A scoped client inside a transaction: the models, without `$transaction` and the like. */
+export type ScopedTx = Parameters<Parameters<ScopedDb['$transaction']>[0]>[0];
+
+/**
+ * One transaction for a whole unit of work (a GraphQL query operation): bound once, one
+ * snapshot for everything it reads, and `end` commits or rolls it back. Until then it holds a
+ * connection, so `end` must always be called.
+ */
+export type UnitOfWork = Readonly<{
+  db: ScopedTx;
+  end: (outcome: 'commit' | 'rollback') => Promise<void>;
+}>;
+
 export type ScopedClients = Readonly<{
   /** A client that can only read and write `scope`'s organization. Cheap: one per request. */
   scopedDb: (scope: Scope) => ScopedDb;
+  /** Opens a unit of work: a transaction bound to `scope`'s organization. */
+  begin: (scope: Scope) => Promise<UnitOfWork>;
   disconnect: () => Promise<void>;
 }>;
+
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 } as const;
 
 /**
  * The tenant data layer over one database. All scoped clients share one Prisma client whose
@@ -25,11 +42,51 @@ export function createScopedClients(adapter: SqlDriverAdapterFactory): ScopedCli
     // Every scoped operation is a transaction, so Prisma's default 2 s wait for one is also how
     // long a request may queue for a pooled connection. Under a burst that is too short: wait
     // longer, and past it answer SERVICE_UNAVAILABLE (P2028, src/db/availability.ts).
-    transactionOptions: { maxWait: 10_000, timeout: 15_000 },
+    transactionOptions: TRANSACTION_OPTIONS,
   });
   return Object.freeze({
     scopedDb: (scope: Scope) => scopeClient(base, scope),
+    begin: (scope: Scope) => begin(scopeClient(base, scope)),
     disconnect: () => base.$disconnect(),
+  });
+}
+
+/** Thrown inside the interactive transaction to roll it back; never seen outside. */
+const ROLLBACK = Symbol('scopegraph:rollback');
+
+/**
+ * An interactive transaction held open until `end`: Prisma runs its callback, which hands out
+ * the transaction's client and waits. If the transaction cannot start, `begin` rejects.
+ */
+function begin(db: ScopedDb): Promise<UnitOfWork> {
+  return new Promise((resolve, reject) => {
+    let finish: (outcome: 'commit' | 'rollback') => void = () => {};
+    const outcome = new Promise<'commit' | 'rollback'>((settle) => {
+      finish = settle;
+    });
+    let started = false;
+    const done = db
+      .$transaction(async (tx) => {
+        started = true;
+        resolve(Object.freeze({ db: tx, end }));
+        if ((await outcome) === 'rollback') throw ROLLBACK;
+      }, TRANSACTION_OPTIONS)
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (error === ROLLBACK) return;
+          if (!started) reject(error);
+          throw error;
+        },
+      );
+    // A failure to start is reported by `begin`; one at the end by `end`.
+    done.catch(() => {});
+    let ended: Promise<void> | null = null;
+    function end(result: 'commit' | 'rollback'): Promise<void> {
+      finish(result);
+      ended ??= done;
+      return ended;
+    }
   });
 }
 
@@ -59,9 +116,10 @@ function scopeClient(base: PrismaClient, scope: Scope) {
           // Otherwise one transaction per operation, opened by the explicit bind statement:
           // every statement of the operation (nested loads included) runs bound and sees one
           // snapshot, and Prisma never merges it with another scope's operation.
-          return base
-            .$transaction([bind(base, organizationId), query(scopedArgs)])
-            .then(([, result]) => result);
+          // BEGIN carries the binding when the connection can (src/tenancy/binding.ts).
+          return withOrganization(organizationId, () =>
+            base.$transaction([bind(base, organizationId), query(scopedArgs)]),
+          ).then(([, result]) => result);
         },
       },
       $queryRaw: refuseRawSql,
@@ -84,7 +142,9 @@ function scopeClient(base: PrismaClient, scope: Scope) {
       /** Interactive and batch transactions, atomic and bound to the scope's organization. */
       $transaction: ((work: unknown, options?: unknown) =>
         Array.isArray(work)
-          ? batch([bind(base, organizationId), ...work], options).then(([, ...results]) => results)
+          ? withOrganization(organizationId, () =>
+              batch([bind(base, organizationId), ...work], options),
+            ).then(([, ...results]) => results)
           : withOrganization(organizationId, () =>
               interactive(work, options),
             )) as typeof scoped.$transaction,

@@ -1,7 +1,7 @@
 import { describe, expectTypeOf, it } from 'vitest';
 import type { Context, MemberContext } from '../../src/context.ts';
 import type { SystemClient } from '../../src/db/system.ts';
-import type { ScopedDb } from '../../src/tenancy/scoped-client.ts';
+import type { ScopedTx } from '../../src/tenancy/scoped-client.ts';
 
 /**
  * The GraphQL context, as resolvers see it, holds a scoped client and nothing that crosses
@@ -9,9 +9,9 @@ import type { ScopedDb } from '../../src/tenancy/scoped-client.ts';
  * client at all is listed in test/tenancy/imports.test.ts; no resolver file is among them.)
  */
 describe('the context', () => {
-  it('holds the scoped client', () => {
-    expectTypeOf<MemberContext['db']>().toEqualTypeOf<ScopedDb>();
-    expectTypeOf<NonNullable<Context['db']>>().toEqualTypeOf<ScopedDb>();
+  it("holds the scoped client (a transaction's, for a query operation)", () => {
+    expectTypeOf<MemberContext['db']>().toEqualTypeOf<ScopedTx>();
+    expectTypeOf<NonNullable<Context['db']>>().toEqualTypeOf<ScopedTx>();
   });
 
   it('cannot hold the system client', () => {

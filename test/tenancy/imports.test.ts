@@ -21,7 +21,11 @@ const GUARDED: Record<string, string[]> = {
     'test/tenancy/database.test.ts',
   ],
   // The RLS binding: anyone holding it can bind any organization.
-  'src/tenancy/binding.ts': ['src/tenancy/scoped-client.ts', 'test/tenancy/database.test.ts'],
+  'src/tenancy/binding.ts': [
+    'src/db/database.ts', // bindOnBegin only: the pg pool's client sends the binding with BEGIN
+    'src/tenancy/scoped-client.ts',
+    'test/tenancy/database.test.ts',
+  ],
 };
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
