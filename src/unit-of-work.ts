@@ -30,19 +30,27 @@ export function trackUnitOfWork(request: Request, unitOfWork: UnitOfWork): void 
   open.set(request, unitOfWork);
 }
 
+/** Ends `request`'s unit of work, if it has one still open. Never throws. */
+export async function endUnitOfWork(
+  request: Request,
+  outcome: 'commit' | 'rollback',
+  logger?: Logger,
+): Promise<void> {
+  const unitOfWork = open.get(request);
+  if (!unitOfWork) return;
+  open.delete(request);
+  try {
+    await unitOfWork.end(outcome);
+  } catch (error) {
+    // Its reads are already in the result: a read-only transaction that fails to commit loses
+    // nothing. The connection goes back to the pool either way.
+    logger?.warn({ err: error }, 'unit of work did not end cleanly');
+  }
+}
+
 export function useUnitOfWork(logger: Logger): Plugin {
-  const end = async (request: Request, outcome: 'commit' | 'rollback') => {
-    const unitOfWork = open.get(request);
-    if (!unitOfWork) return;
-    open.delete(request);
-    try {
-      await unitOfWork.end(outcome);
-    } catch (error) {
-      // Its reads are already in the result: a read-only transaction that fails to commit
-      // loses nothing. The connection goes back to the pool either way.
-      logger.warn({ err: error }, 'unit of work did not end cleanly');
-    }
-  };
+  const end = (request: Request, outcome: 'commit' | 'rollback') =>
+    endUnitOfWork(request, outcome, logger);
   return {
     onRequestParse({ request }) {
       return {

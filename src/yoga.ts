@@ -21,7 +21,7 @@ import {
 import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
 import { schema } from './schema/index.ts';
 import { createScopedClients } from './tenancy/scoped-client.ts';
-import { trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
+import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
@@ -80,10 +80,14 @@ export function createApi(options: ApiOptions): Api {
         const scope = await memberScope(credential, db);
         return Object.freeze({ requestId, scope, db, accounts });
       }
+      // Ended by the plugin when execution is done (or, failing that, when the response goes
+      // out), and here at once if the member lookup fails.
       const unitOfWork = await scoped.begin(credential.organization);
       trackUnitOfWork(request, unitOfWork);
-      // A failed lookup ends the request here; the plugin rolls back when the response goes out.
-      const scope = await memberScope(credential, unitOfWork.db);
+      const scope = await memberScope(credential, unitOfWork.db).catch(async (error: unknown) => {
+        await endUnitOfWork(request, 'rollback');
+        throw error;
+      });
       return Object.freeze({ requestId, scope, db: unitOfWork.db, accounts });
     },
     plugins: [

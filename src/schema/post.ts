@@ -3,6 +3,7 @@ import type { MemberContext } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { idOf, tenantNode } from './ids.ts';
+import { keysetPage } from './pagination.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Post', {
@@ -70,8 +71,17 @@ builder.queryFields((t) => ({
     description:
       "The organization's posts, newest first (keyset cursors; 25 by default, 100 at most).",
     totalCount: (_parent, _args, ctx) => ctx.db.post.count(),
-    resolve: (query, _root, _args, ctx) =>
-      ctx.db.post.findMany({ ...query, orderBy: [...NEWEST_FIRST] }),
+    resolve: async (query, _root, _args, ctx) => {
+      const page = await keysetPage(query, 'desc', (cursor) =>
+        ctx.db.post.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
+      );
+      if (!page) return [];
+      return ctx.db.post.findMany({
+        ...page.query,
+        ...(page.where ? { where: page.where } : {}),
+        orderBy: [...NEWEST_FIRST],
+      });
+    },
   }),
   postsPage: t.withAuth({ member: true }).field({
     type: PostPage,

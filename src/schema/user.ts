@@ -4,6 +4,7 @@ import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
 import { Role } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { idOf, tenantNode } from './ids.ts';
+import { keysetPage } from './pagination.ts';
 import { rules } from './validation.ts';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
@@ -39,8 +40,17 @@ builder.queryFields((t) => ({
     cursor: 'organizationId_id',
     description: "The members of the signed-in user's organization, oldest first.",
     totalCount: (_parent, _args, ctx) => ctx.db.user.count(),
-    resolve: (query, _root, _args, ctx) =>
-      ctx.db.user.findMany({ ...query, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    resolve: async (query, _root, _args, ctx) => {
+      const page = await keysetPage(query, 'asc', (cursor) =>
+        ctx.db.user.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
+      );
+      if (!page) return [];
+      return ctx.db.user.findMany({
+        ...page.query,
+        ...(page.where ? { where: page.where } : {}),
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      });
+    },
   }),
 }));
 

@@ -15,6 +15,7 @@ const GUARDED: Record<string, string[]> = {
     'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
+    'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/hostile.test.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/support/tenants.ts',
@@ -25,6 +26,7 @@ const GUARDED: Record<string, string[]> = {
     'src/db/database.ts', // bindOnBegin only: the pg pool's client sends the binding with BEGIN
     'src/tenancy/scoped-client.ts',
     'test/tenancy/database.test.ts',
+    'test/tenancy/unit-of-work.test.ts', // bindOnBegin, to prove it binds nothing on its own
   ],
 };
 

@@ -1,0 +1,44 @@
+/**
+ * Keyset pages for the connections ordered by (createdAt, id).
+ *
+ * Workaround: given a `cursor`, Prisma 7.10 sends no LIMIT; it reads every row past the cursor
+ * and cuts the page in memory. A page 80% deep into a 100k-post organization read ~80k rows
+ * (bench scenario 4). So the cursor Pothos parsed becomes a keyset condition on the list's
+ * order, `(createdAt, id)` strictly past the cursor row, and `take` stays a LIMIT the index
+ * can serve. The cursor row is read first (by primary key, through the same scoped client):
+ * a cursor for a row that does not exist, or belongs to another organization, is an empty
+ * page, exactly as before.
+ */
+type CursorRow = Readonly<{ createdAt: Date; id: string }>;
+
+type ConnectionQuery = { cursor?: unknown; skip?: number; take?: number };
+
+type Keyset = { OR: Record<string, unknown>[] };
+
+/**
+ * `query` without `cursor` and its `skip: 1`, plus the keyset condition to AND into the list's
+ * `where`; null when the cursor row is gone (the page is empty).
+ */
+export async function keysetPage<Q extends ConnectionQuery>(
+  query: Q,
+  order: 'asc' | 'desc',
+  cursorRow: (cursor: NonNullable<Q['cursor']>) => Promise<CursorRow | null>,
+): Promise<{ query: Omit<Q, 'cursor' | 'skip'>; where: Keyset | null } | null> {
+  const { cursor, skip, ...rest } = query;
+  if (cursor == null) return { query: rest, where: null };
+  const row = await cursorRow(cursor as NonNullable<Q['cursor']>);
+  if (!row) return null;
+  // Forward (take > 0) continues in the list's order; backward (take < 0, `last`/`before`)
+  // takes the rows on the other side of the cursor, and Prisma keeps the closest ones.
+  const forward = (query.take ?? 0) >= 0;
+  const op = (order === 'desc') === forward ? 'lt' : 'gt';
+  return {
+    query: rest,
+    where: {
+      OR: [
+        { createdAt: { [op]: row.createdAt } },
+        { createdAt: row.createdAt, id: { [op]: row.id } },
+      ],
+    },
+  };
+}

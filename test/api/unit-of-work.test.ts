@@ -1,0 +1,153 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeGlobalId } from '../../src/schema/ids.ts';
+import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+
+/**
+ * Which requests get one transaction (src/unit-of-work.ts): a single query operation does, with
+ * the member lookup inside it; mutations, batches and subscriptions keep one per database
+ * operation. And every unit of work ends, whatever the request did.
+ */
+let t: TestApi;
+let a: Org;
+let b: Org;
+
+beforeAll(async () => {
+  t = await createTestApi();
+  a = await signUpOrg(t, 'acme');
+  b = await signUpOrg(t, 'globex');
+});
+
+afterAll(() => t.close());
+
+const transactionsOf = async (run: () => Promise<unknown>) => {
+  t.sql.statements.length = 0;
+  await run();
+  return t.sql.statements.filter((sql) => sql === 'BEGIN').length;
+};
+
+const EVERYTHING = `{
+  viewer { name }
+  organization { name }
+  posts(first: 5) { totalCount edges { node { title author { name } comments(first: 5) { totalCount edges { node { body } } } } } }
+  members(first: 5) { edges { node { name } } }
+}`;
+
+describe('a query operation', () => {
+  it('runs in one transaction, the member lookup included, however many fields it reads', async () => {
+    let result: Awaited<ReturnType<TestApi['gql']>> | undefined;
+    expect(
+      await transactionsOf(async () => (result = await t.gql(EVERYTHING, {}, a.owner.token))),
+    ).toBe(1);
+    expect(result?.errors).toBeUndefined();
+    expect(field<{ name: string }>(result ?? {}, 'organization').name).toBe('Org acme');
+  });
+
+  it('reads after a miss in the same transaction still answer', async () => {
+    const result = await t.gql(
+      `query($id: ID!) { foreign: node(id: $id) { id } viewer { name } posts(first: 1) { totalCount } }`,
+      { id: b.postId },
+      a.owner.token,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data).toEqual({
+      foreign: null,
+      viewer: { name: 'Olive Owner' },
+      posts: { totalCount: 1 },
+    });
+  });
+
+  it('anonymous: no transaction at all', async () => {
+    expect(await transactionsOf(() => t.gql('{ __typename }'))).toBe(0);
+  });
+});
+
+describe('a mutation', () => {
+  it('keeps one transaction per database operation: a later failure does not undo an earlier field', async () => {
+    let result: Awaited<ReturnType<TestApi['gql']>> | undefined;
+    const transactions = await transactionsOf(async () => {
+      result = await t.gql(
+        `mutation($foreign: ID!) {
+          first: createPost(input: { title: "before a failure" }) { id }
+          second: updatePost(input: { id: $foreign, title: "stolen" }) { id }
+        }`,
+        { foreign: b.postId },
+        a.owner.token,
+      );
+    });
+    expect(codes(result ?? {})).toEqual(['NOT_FOUND']);
+    // The member lookup, the create, and the update's lookup: each its own transaction.
+    expect(transactions).toBeGreaterThanOrEqual(3);
+    const titles = await t.gql(
+      '{ posts(first: 10) { edges { node { title } } } }',
+      {},
+      a.owner.token,
+    );
+    expect(JSON.stringify(titles.data)).toContain('before a failure');
+    const theirs = await t.gql(
+      '{ posts(first: 10) { edges { node { title } } } }',
+      {},
+      b.owner.token,
+    );
+    expect(JSON.stringify(theirs.data)).not.toContain('stolen');
+  });
+});
+
+describe('batched requests', () => {
+  it('answer every operation, each as its organization reads it', async () => {
+    const response = await t.fetch({
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${a.owner.token}` },
+      body: JSON.stringify([
+        { query: '{ organization { name } }' },
+        { query: 'mutation { createPost(input: { title: "batched" }) { title } }' },
+        { query: '{ viewer { name } }' },
+      ]),
+    });
+    expect(response.status).toBe(200);
+    const results = (await response.json()) as { data?: Record<string, unknown> }[];
+    expect(results.map((r) => r.data)).toEqual([
+      { organization: { name: 'Org acme' } },
+      { createPost: { title: 'batched' } },
+      { viewer: { name: 'Olive Owner' } },
+    ]);
+  });
+});
+
+describe('every unit of work ends', () => {
+  // Far more requests than connections (PGlite has one): a transaction left open would make
+  // the request after it wait for a connection, and fail after 10 s.
+  it('after a failed member lookup (a valid token of a user who does not exist)', async () => {
+    const orgId = await orgIdOf(a);
+    const ghost = await t.tokens.issue({ userId: randomUUID(), organizationId: orgId });
+    for (let i = 0; i < 25; i++) {
+      expect(codes(await t.gql('{ viewer { name } }', {}, ghost))).toEqual(['UNAUTHENTICATED']);
+    }
+    expect((await t.gql('{ viewer { name } }', {}, a.owner.token)).data?.viewer).toEqual({
+      name: 'Olive Owner',
+    });
+  }, 60_000);
+
+  it('after invalid variables, errors in resolvers and documents that fail validation', async () => {
+    for (let i = 0; i < 10; i++) {
+      const bad = [
+        await t.gql(
+          'query($n: Int!) { posts(first: $n) { totalCount } }',
+          { n: 'x' },
+          a.owner.token,
+        ),
+        await t.gql('query($id: ID!) { post(id: $id) { title } }', { id: 'nope' }, a.owner.token),
+        await t.gql('{ nope }', {}, a.owner.token),
+      ];
+      expect(bad.every((r) => (r.errors?.length ?? 0) > 0)).toBe(true);
+    }
+    expect((await t.gql('{ viewer { name } }', {}, a.owner.token)).data?.viewer).toEqual({
+      name: 'Olive Owner',
+    });
+  }, 60_000);
+});
+
+async function orgIdOf(org: Org): Promise<string> {
+  const result = await t.gql('{ organization { id } }', {}, org.owner.token);
+  return decodeGlobalId(field<{ id: string }>(result, 'organization').id).id;
+}
