@@ -13,7 +13,7 @@ type CursorRow = Readonly<{ createdAt: Date; id: string }>;
 
 type ConnectionQuery = { cursor?: unknown; skip?: number; take?: number };
 
-type Keyset = { OR: Record<string, unknown>[] };
+type Keyset = { createdAt: Record<string, Date>; OR: Record<string, unknown>[] };
 
 /**
  * `query` without `cursor` and its `skip: 1`, plus the keyset condition to AND into the list's
@@ -32,13 +32,16 @@ export async function keysetPage<Q extends ConnectionQuery>(
   // takes the rows on the other side of the cursor, and Prisma keeps the closest ones.
   const forward = (query.take ?? 0) >= 0;
   const op = (order === 'desc') === forward ? 'lt' : 'gt';
+  // (createdAt, id) past (c, i), spelled so the index on (organization_id, created_at, id) can
+  // start at the cursor: createdAt on c's side or equal, and then strictly past c or past i.
+  // (Prisma cannot write the row comparison; `a < c OR (a = c AND id < i)` alone makes
+  // PostgreSQL scan the index from the start of the list.)
+  const orEqual = op === 'lt' ? 'lte' : 'gte';
   return {
     query: rest,
     where: {
-      OR: [
-        { createdAt: { [op]: row.createdAt } },
-        { createdAt: row.createdAt, id: { [op]: row.id } },
-      ],
+      createdAt: { [orEqual]: row.createdAt },
+      OR: [{ createdAt: { [op]: row.createdAt } }, { id: { [op]: row.id } }],
     },
   };
 }
