@@ -82,7 +82,7 @@ export function createApi(options: ApiOptions): Api {
       }
       // Ended by the plugin when execution is done (or, failing that, when the response goes
       // out), and here at once if the member lookup fails.
-      const unitOfWork = await scoped.begin(credential.organization);
+      const unitOfWork = await scoped.read(credential.organization);
       trackUnitOfWork(request, unitOfWork);
       const scope = await memberScope(credential, unitOfWork.db).catch(async (error: unknown) => {
         await endUnitOfWork(request, 'rollback');

@@ -24,10 +24,12 @@ import type { OrganizationId } from './ids.ts';
  */
 export const APP_ROLE = 'scopegraph_app';
 
-const bound = new AsyncLocalStorage<OrganizationId>();
+type Binding = Readonly<{ organizationId: OrganizationId; readOnly: boolean }>;
+
+const bound = new AsyncLocalStorage<Binding>();
 
 /** A transaction being started, and whether the connection bound it together with BEGIN. */
-type Opening = { organizationId: string; boundAtBegin: boolean };
+type Opening = { organizationId: string; readOnly: boolean; boundAtBegin: boolean };
 const opening = new AsyncLocalStorage<Opening>();
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -41,9 +43,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function withOrganization<T>(
   organizationId: OrganizationId,
   work: () => Promise<T>,
+  options: Readonly<{ readOnly?: boolean }> = {},
 ): Promise<T> {
   // Prisma's promises are lazy: awaiting inside the context makes them start inside it.
-  return bound.run(organizationId, async () => await work());
+  const binding = { organizationId, readOnly: options.readOnly ?? false };
+  return bound.run(binding, async () => await work());
 }
 
 /** The binding as an explicit statement: sent first in a transaction, it replaces the default. */
@@ -54,9 +58,13 @@ export function bindStatementArgs(organizationId: OrganizationId): [string, stri
   return [APP_ROLE, organizationId];
 }
 
-function bindQuery(organizationId: string): SqlQuery {
+/** The binding of a read-only transaction: the same, and nothing it runs may write. */
+export const READ_ONLY_BIND_SQL =
+  "SELECT /* scopegraph:bind */ set_config('role', $1, true), set_config('app.organization_id', $2, true), set_config('transaction_read_only', 'on', true)";
+
+function bindQuery(organizationId: string, readOnly: boolean): SqlQuery {
   return {
-    sql: BIND_SQL,
+    sql: readOnly ? READ_ONLY_BIND_SQL : BIND_SQL,
     args: [APP_ROLE, organizationId],
     argTypes: [
       { scalarType: 'string', arity: 'scalar' },
@@ -89,10 +97,11 @@ class BoundAdapter implements SqlDriverAdapter {
   }
 
   async startTransaction(isolationLevel?: IsolationLevel): Promise<Transaction> {
-    const organizationId = bound.getStore() ?? '';
-    const open: Opening = { organizationId, boundAtBegin: false };
+    const organizationId = bound.getStore()?.organizationId ?? '';
+    const readOnly = bound.getStore()?.readOnly ?? false;
+    const open: Opening = { organizationId, readOnly, boundAtBegin: false };
     const tx = await opening.run(open, () => this.inner.startTransaction(isolationLevel));
-    return new BoundTransaction(tx, organizationId, open.boundAtBegin);
+    return new BoundTransaction(tx, organizationId, readOnly, open.boundAtBegin);
   }
 
   /** A statement outside any transaction still gets one, with the binding. */
@@ -144,6 +153,7 @@ class BoundTransaction implements Transaction {
   constructor(
     private readonly inner: Transaction,
     private readonly organizationId: string,
+    private readonly readOnly: boolean,
     boundAtBegin: boolean,
   ) {
     this.provider = inner.provider;
@@ -224,26 +234,46 @@ class BoundTransaction implements Transaction {
   }
 
   private bound(): Promise<unknown> {
-    this.binding ??= this.inner.queryRaw(bindQuery(this.organizationId));
+    this.binding ??= this.inner.queryRaw(bindQuery(this.organizationId, this.readOnly));
     return this.binding;
   }
 }
 
 /**
- * Sends the binding in the same round trip as BEGIN: the pg pool's client class rewrites the
- * BEGIN that adapter-pg sends for a transaction the binding is opening into one simple-protocol
- * message, `BEGIN; SELECT set_config(…)`. Simple-protocol messages cannot carry parameters, so the
- * organization id is inlined, and only when it is a well-formed UUID (it always is: it comes from
- * a branded OrganizationId); anything else falls back to the separate, parameterized bind.
- * Where this never runs (PGlite, an adapter that opens transactions differently), the
- * transaction binds itself before its first statement, as before: a saved round trip, never a
- * missing binding.
+ * How the pg pool's client opens a transaction the binding starts (src/db/database.ts), so that
+ * the binding costs no round trip of its own:
+ *
+ * - `merge`: send `sql` instead of BEGIN: `BEGIN; SELECT set_config(…)` in one simple-protocol
+ *   message. Simple-protocol messages cannot carry parameters, so the organization id is inlined,
+ *   and only when it is a well-formed UUID (it always is: it comes from a branded OrganizationId).
+ * - `statementwise` (read-only transactions): send no BEGIN at all. Every statement goes out
+ *   with `READ_ONLY_BIND_SQL` and these arguments in front of it, in the same message and before
+ *   one Sync, so both run in one implicit transaction: the binding holds for exactly that
+ *   statement, which cannot write. COMMIT and ROLLBACK then have nothing to end.
+ *
+ * null: send BEGIN as it is. Then, or where this is never asked (PGlite, an adapter that opens
+ * transactions differently), the transaction binds itself before its first statement: a saved
+ * round trip, never a missing binding.
  */
-export function bindOnBegin(sql: string): string | null {
+export type BeginPlan =
+  | Readonly<{ kind: 'merge'; sql: string }>
+  | Readonly<{ kind: 'statementwise'; sql: string; args: readonly [string, string] }>;
+
+export function planBegin(sql: string): BeginPlan | null {
   const open = opening.getStore();
   if (!open || open.boundAtBegin || sql !== 'BEGIN' || !UUID.test(open.organizationId)) return null;
   open.boundAtBegin = true;
-  return `BEGIN; SELECT /* scopegraph:bind */ set_config('role', '${APP_ROLE}', true), set_config('app.organization_id', '${open.organizationId}', true)`;
+  if (open.readOnly) {
+    return {
+      kind: 'statementwise',
+      sql: READ_ONLY_BIND_SQL,
+      args: [APP_ROLE, open.organizationId],
+    };
+  }
+  return {
+    kind: 'merge',
+    sql: `BEGIN; SELECT /* scopegraph:bind */ set_config('role', '${APP_ROLE}', true), set_config('app.organization_id', '${open.organizationId}', true)`,
+  };
 }
 
 /**

@@ -12,9 +12,10 @@ export type ScopedDb = ReturnType<typeof scopeClient>;
 export type ScopedTx = Parameters<Parameters<ScopedDb['$transaction']>[0]>[0];
 
 /**
- * One transaction for a whole unit of work (a GraphQL query operation): bound once, one
- * snapshot for everything it reads, and `end` commits or rolls it back. Until then it holds a
- * connection, so `end` must always be called.
+ * A read-only unit of work (a GraphQL query operation): one interactive transaction, bound to one
+ * organization, in which nothing can write; `end` finishes it. Until then it holds a connection,
+ * so `end` must always be called. On a server its statements carry the binding themselves, each
+ * in its own message, so it costs no round trip of its own (src/tenancy/binding.ts, planBegin).
  */
 export type UnitOfWork = Readonly<{
   db: ScopedTx;
@@ -24,8 +25,8 @@ export type UnitOfWork = Readonly<{
 export type ScopedClients = Readonly<{
   /** A client that can only read and write `scope`'s organization. Cheap: one per request. */
   scopedDb: (scope: Scope) => ScopedDb;
-  /** Opens a unit of work: a transaction bound to `scope`'s organization. */
-  begin: (scope: Scope) => Promise<UnitOfWork>;
+  /** Opens a read-only unit of work bound to `scope`'s organization. */
+  read: (scope: Scope) => Promise<UnitOfWork>;
   disconnect: () => Promise<void>;
 }>;
 
@@ -46,7 +47,7 @@ export function createScopedClients(adapter: SqlDriverAdapterFactory): ScopedCli
   });
   return Object.freeze({
     scopedDb: (scope: Scope) => scopeClient(base, scope),
-    begin: (scope: Scope) => begin(scopeClient(base, scope)),
+    read: (scope: Scope) => begin(scopeClient(base, scope, { readOnly: true })),
     disconnect: () => base.$disconnect(),
   });
 }
@@ -102,8 +103,9 @@ function bind(base: PrismaClient, organizationId: OrganizationId) {
 
 type InternalParams = { __internalParams?: { transaction?: unknown } };
 
-function scopeClient(base: PrismaClient, scope: Scope) {
+function scopeClient(base: PrismaClient, scope: Scope, mode: { readOnly?: boolean } = {}) {
   const { organizationId } = scope;
+  const readOnly = mode.readOnly ?? false;
   const scoped = base.$extends({
     name: 'scopegraph:tenant-scope',
     query: {
@@ -145,9 +147,9 @@ function scopeClient(base: PrismaClient, scope: Scope) {
           ? withOrganization(organizationId, () =>
               batch([bind(base, organizationId), ...work], options),
             ).then(([, ...results]) => results)
-          : withOrganization(organizationId, () =>
-              interactive(work, options),
-            )) as typeof scoped.$transaction,
+          : withOrganization(organizationId, () => interactive(work, options), {
+              readOnly,
+            })) as typeof scoped.$transaction,
       $queryRaw: refuseRawSql,
       $executeRaw: refuseRawSql,
       $queryRawUnsafe: refuseRawSql,

@@ -1,18 +1,21 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { bindOnBegin } from '../../src/tenancy/binding.ts';
+import { type Prisma, PrismaClient } from '../../src/generated/prisma/client.ts';
+import { BoundAdapterFactory, planBegin, withOrganization } from '../../src/tenancy/binding.ts';
+import { parseOrganizationId } from '../../src/tenancy/ids.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
 
 /**
- * A unit of work (`begin`): one transaction bound to one organization, for a whole GraphQL query
- * operation. On a server, the binding travels with BEGIN in one round trip.
+ * A read-only unit of work (`read`): one transaction bound to one organization, for a whole
+ * GraphQL query operation. On a server its statements carry the binding themselves; a single
+ * scoped operation's BEGIN carries it.
  */
 const t = useTwoTenants();
 
 describe('a unit of work', () => {
   it('reads only its organization, like the scoped client (positive control on the same ids)', async () => {
-    const work = await t.clients.begin(forOrganization(t.a.org));
+    const work = await t.clients.read(forOrganization(t.a.org));
     try {
       expect(await work.db.post.findUnique({ where: keyOf(t.a.post) })).toMatchObject({
         id: t.a.post.id,
@@ -25,24 +28,27 @@ describe('a unit of work', () => {
     }
   });
 
-  it('commits what it wrote, or rolls it back', async () => {
-    const kept = await t.clients.begin(forOrganization(t.a.org));
-    await kept.db.post.update({ where: keyOf(t.a.post), data: { title: 'kept' } });
-    await kept.end('commit');
-    const dropped = await t.clients.begin(forOrganization(t.a.org));
-    await dropped.db.post.update({ where: keyOf(t.a.post), data: { title: 'dropped' } });
-    await dropped.end('rollback');
-    expect(await t.system.post.findUniqueOrThrow({ where: keyOf(t.a.post) })).toMatchObject({
-      title: 'kept',
-    });
+  it('cannot write, not even its own organization (and ends cleanly after the refusal)', async () => {
+    const work = await t.clients.read(forOrganization(t.a.org));
+    await expect(
+      work.db.post.update({ where: keyOf(t.a.post), data: { title: 'written' } }),
+    ).rejects.toThrow(/read-only/);
+    await work.end('rollback');
+    const own = await t.system.post.findUniqueOrThrow({ where: keyOf(t.a.post) });
+    expect(own.title).toBe('Hello');
+    // Positive control: the same update through the scoped client is allowed.
+    await t.dbA.post.update({ where: keyOf(t.a.post), data: { title: 'written' } });
+    expect((await t.system.post.findUniqueOrThrow({ where: keyOf(t.a.post) })).title).toBe(
+      'written',
+    );
   });
 
-  it('cannot write another organization, and ends cleanly after the refusal', async () => {
-    const work = await t.clients.begin(forOrganization(t.a.org));
+  it('cannot write another organization either', async () => {
+    const work = await t.clients.read(forOrganization(t.a.org));
     await expect(
       work.db.post.update({ where: keyOf(t.b.post), data: { title: 'stolen' } }),
     ).rejects.toThrow();
-    await work.end('rollback');
+    await work.end('commit');
     expect(await t.system.post.findUniqueOrThrow({ where: keyOf(t.b.post) })).toMatchObject({
       title: 'Hello',
     });
@@ -50,14 +56,14 @@ describe('a unit of work', () => {
 
   it('gives its connection back: many more units of work than connections, one after another', async () => {
     for (let i = 0; i < 30; i++) {
-      const work = await t.clients.begin(forOrganization(i % 2 ? t.a.org : t.b.org));
+      const work = await t.clients.read(forOrganization(i % 2 ? t.a.org : t.b.org));
       expect(await work.db.post.count()).toBe(1);
       await work.end(i % 3 ? 'commit' : 'rollback');
     }
   });
 
   it('ending twice is harmless', async () => {
-    const work = await t.clients.begin(forOrganization(t.a.org));
+    const work = await t.clients.read(forOrganization(t.a.org));
     await work.end('commit');
     await work.end('rollback');
   });
@@ -65,7 +71,7 @@ describe('a unit of work', () => {
 
 describe('the binding rides with BEGIN', () => {
   it('is never added outside a transaction the binding opens (the system client, any other BEGIN)', () => {
-    expect(bindOnBegin('BEGIN')).toBeNull();
+    expect(planBegin('BEGIN')).toBeNull();
   });
 
   describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
@@ -84,18 +90,41 @@ describe('the binding rides with BEGIN', () => {
       pg.Client.prototype.query = original;
     });
 
-    it('a unit of work: one message opens the transaction and binds it, then only the reads', async () => {
-      const work = await t.clients.begin(forOrganization(t.a.org));
+    it('a read-only unit of work: no BEGIN or COMMIT is sent; every statement carries the binding', async () => {
+      const work = await t.clients.read(forOrganization(t.a.org));
       await work.db.post.count();
       await work.db.user.count();
       await work.end('commit');
-      expect(sent).toHaveLength(4);
-      expect(sent[0]).toMatch(
-        /^BEGIN; SELECT \/\* scopegraph:bind \*\/ set_config\('role', 'scopegraph_app', true\), set_config\('app\.organization_id', '[0-9a-f-]{36}', true\)$/,
-      );
-      expect(sent[0]).toContain(t.a.org.id);
-      expect(sent.slice(1, 3).every((sql) => sql.includes('SELECT COUNT'))).toBe(true);
-      expect(sent[3]).toBe('COMMIT');
+      expect(sent).toHaveLength(2);
+      expect(sent.every((sql) => sql.includes('SELECT COUNT'))).toBe(true);
+      // The binding travels inside each statement's message (checked on the wire below).
+    });
+
+    it('the database itself sees each statement bound and read-only (no scoping extension in the way)', async () => {
+      // Only the binding: a bare PrismaClient over the bound adapter, as the pool's owner login.
+      // Unbound, its reads would see every organization (the owner bypasses RLS).
+      const bindingOnly = new PrismaClient({
+        adapter: new BoundAdapterFactory(t.database.adapter),
+      });
+      try {
+        const asA = <T>(work: (tx: Prisma.TransactionClient) => Promise<T>) =>
+          withOrganization(
+            parseOrganizationId(t.a.org.id),
+            () => bindingOnly.$transaction((tx) => work(tx)),
+            { readOnly: true },
+          );
+        const rows = await asA((tx) => tx.post.findMany({ select: { organizationId: true } }));
+        expect(rows).toEqual([{ organizationId: t.a.org.id }]);
+        await expect(
+          asA((tx) => tx.post.updateMany({ data: { title: 'written' } })),
+        ).rejects.toThrow(/read-only/);
+        expect(sent.some((sql) => sql === 'BEGIN' || sql.startsWith('BEGIN;'))).toBe(false);
+        // Positive control: the same client, no binding: the owner sees both organizations.
+        expect(await bindingOnly.organization.count()).toBe(0); // bound to nothing: fail closed
+        expect(await t.system.post.count()).toBe(2);
+      } finally {
+        await bindingOnly.$disconnect();
+      }
     });
 
     it('a single scoped operation: BEGIN with the binding, the statement, COMMIT (no separate bind)', async () => {
