@@ -2,15 +2,16 @@
 //
 // The context's client is a plain PrismaClient over the owner connection (a superuser: row-level
 // security does not apply), with no per-operation transaction, no role switch and no
-// `app.organization_id`. It keeps the scoped client's WHERE rewriting (scopeOperation), because
-// the resolvers rely on it for their answers: `posts(first: 20)` through a client without it
-// returns the newest posts of every tenant, a different (and wrong) page — not the same work.
-// So scopegraph/unscoped is the price of the binding: the extra round trips, the transaction per
-// operation, and the policies.
+// `app.organization_id`, and no unit of work (each statement on its own). It keeps the scoped
+// client's WHERE rewriting (scopeOperation), because the resolvers rely on it for their answers:
+// `posts(first: 20)` through a client without it returns the newest posts of every tenant, a
+// different (and wrong) page — not the same work. So scopegraph/unscoped is the price of the
+// binding: the unit of work (an interactive transaction in Prisma), the binding sent with every
+// statement, and the policies.
 //
-// The composition copies the small parts of src/yoga.ts it needs (same schema, same plugins,
-// same request log) and authenticates the same way: verify the token, load the user and its
-// organization.
+// The composition copies the parts of src/yoga.ts it needs (same schema, same edge plugins, same
+// error masking, same request log) and authenticates the same way: verify the token, load the
+// user and its organization.
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
@@ -20,7 +21,15 @@ import { memberScope, verifyCredential } from '../../src/auth/authenticate.ts';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Context } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { maskError } from '../../src/error-masking.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
+import {
+  REQUEST_LIMITS,
+  useDocumentTokenLimit,
+  useMalformedRequestErrors,
+  useRequestBodyLimit,
+  useWellFormedVariables,
+} from '../../src/limits.ts';
 import { createLogger, requestIdOf, useRequestLog } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
@@ -91,9 +100,16 @@ try {
         accounts: noAccounts,
       });
     },
+    maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
+    // The same edge as src/yoga.ts, minus what only the binding needs (the unit of work) and the
+    // readiness check (it uses the system client, and /health is not measured).
     plugins: [
+      useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
+      useMalformedRequestErrors(),
+      useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
+      useWellFormedVariables(),
       useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
-      maxAliasesPlugin({ n: 30, exposeLimits: true }),
+      maxAliasesPlugin({ n: 30, exposeLimits: true, propagateOnRejection: false }),
       useDisableIntrospection(),
       useRequestLog(logger),
     ] as Plugin<Record<string, unknown>>[],
