@@ -34,7 +34,7 @@ export type ServerStats = {
   errorResponses: number;
   /** 2xx responses whose body carries a GraphQL `errors` key. */
   graphqlErrors: number;
-  /** Calls of pg's Client#query: each is one round trip to the server (pg never pipelines). */
+  /** Calls of pg's Client#query: each is one round trip to the server (one message, one Sync). */
   roundTrips: number;
   /** SQL statements in them: a simple-protocol query string may hold several. */
   statements: number;
@@ -72,14 +72,19 @@ export function countPgQueries(): void {
     const config = typeof first === 'object' && first !== null ? (first as QueryConfigLike) : null;
     const text = typeof first === 'string' ? first : config?.text;
     const values = Array.isArray(second) ? second : config?.values;
+    // A statement sent behind a prefix in the same message (src/db/database.ts, PrefixedQuery:
+    // the tenant binding of a read-only unit of work) is two statements in one round trip.
+    const prefix = typeof config?.prefix === 'string' ? config.prefix : null;
     stats.roundTrips++;
-    stats.statements += statementCount(text, values, config?.name);
-    if (trace && trace.length < 500) trace.push(oneLine(text));
+    stats.statements += statementCount(text, values, config?.name) + (prefix ? 1 : 0);
+    if (trace && trace.length < 500) {
+      trace.push(prefix ? `${oneLine(prefix)} + ${oneLine(text)} (one message)` : oneLine(text));
+    }
     return original.apply(this, args);
   };
 }
 
-type QueryConfigLike = { text?: unknown; values?: unknown; name?: unknown };
+type QueryConfigLike = { text?: unknown; values?: unknown; name?: unknown; prefix?: unknown };
 
 /** Only a parameterless, unnamed query goes out as a simple Query message that may hold several. */
 function statementCount(text: unknown, values: unknown, name: unknown): number {
