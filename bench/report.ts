@@ -257,7 +257,7 @@ export function markdownReport(report: RunReport): string {
     '- Before measuring, each scenario is answered by every contender for a few tenants and compared with the data the seed formulas predict (same data from all of them).',
     "- SQL/req and RT/req: statements and round trips counted in each server process (wrapping pg's Client#query), divided by the requests it served. RSS: /proc/<pid>/status VmRSS after each run (max over rounds).",
     '- Contenders:',
-    '  - **scopegraph**: `createApi` as shipped (src/yoga.ts) over `openDatabase`: a query operation is one transaction (BEGIN and the bind in one message, the member lookup, the statements, COMMIT); a mutation is one transaction per database operation (BEGIN with the bind, statement, COMMIT).',
+    '  - **scopegraph**: `createApi` as shipped (src/yoga.ts) over `openDatabase`: a query operation is one read-only unit of work in which every statement (the member lookup, then the operation) travels behind the binding in one message, with no BEGIN or COMMIT; a mutation is one transaction per database operation (BEGIN and the binding in one message, the statement, COMMIT).',
     "  - **unscoped**: the same schema and plugins (bench/servers/unscoped.ts), a plain PrismaClient on the owner connection (superuser, so no RLS), no transaction or bind. It keeps the scoped client's WHERE rewriting, which the resolvers need for the same answers. The difference to scopegraph is the binding.",
     '  - **postgraphile**: PostGraphile 5 Amber preset, grafserv on node http, `pgSettings` role scopegraph_app + app.organization_id from the same token (BEGIN, set_config, query, COMMIT). It does not look the user up per request.',
     '  - **raw**: node http + pg: one hand-written SQL statement builds the whole JSON answer; bind and query in ONE round trip (a simple-protocol message of two statements = one implicit transaction); the user check is inside the statement.',
@@ -299,7 +299,7 @@ export function markdownReport(report: RunReport): string {
   lines.push('## SQL per request (one traced request per scenario and contender)', '');
   for (const trace of report.traces) {
     lines.push(
-      `### Scenario ${trace.scenario}, ${trace.contender}: ${trace.sql.length} statements`,
+      `### Scenario ${trace.scenario}, ${trace.contender}: ${trace.sql.length} round trips`,
       '',
     );
     lines.push(
