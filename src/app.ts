@@ -6,6 +6,7 @@ import { openDatabase } from './db/database.ts';
 import { applyMigrations } from './db/migrations.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
+import { createEventBus } from './events.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './yoga.ts';
 
@@ -70,8 +71,15 @@ export async function startApp(config: Config): Promise<App> {
     }
   }
 
+  const events = createEventBus({
+    redisUrl: config.redisUrl,
+    onError: (error) => logger.warn({ err: error }, 'subscription events: Redis error'),
+  });
+  logger.info({ events: events.kind }, 'subscription events');
   const api = createApi({
     database,
+    events,
+    electricUrl: config.electricUrl,
     tokens,
     logger,
     introspection: config.introspection,
@@ -85,6 +93,7 @@ export async function startApp(config: Config): Promise<App> {
     logger,
     close: async () => {
       await api.close();
+      await events.close();
       await database.close();
     },
   });

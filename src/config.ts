@@ -16,6 +16,10 @@ export type Config = Readonly<{
   /** Seed the two demo organizations into an empty database (development default). */
   seedDemo: boolean;
   logLevel: string;
+  /** Redis for subscription events across instances; unset keeps them in this process. */
+  redisUrl: string | undefined;
+  /** ElectricSQL, behind GET /v1/shape; unset turns the shape proxy off. */
+  electricUrl: string | undefined;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -36,6 +40,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     introspection: flag(env.GRAPHQL_INTROSPECTION, !production),
     seedDemo: flag(env.SEED_DEMO, !production),
     logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+    redisUrl: env.REDIS_URL || undefined,
+    electricUrl: env.ELECTRIC_URL || undefined,
   });
 }
 

@@ -1,26 +1,29 @@
 import type { Accounts } from './auth/accounts.ts';
 import { Unauthenticated } from './errors.ts';
+import type { ScopedEvents } from './events.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx } from './tenancy/scoped-client.ts';
 
 /**
  * Built fresh for every request. It holds the request's Scope and the client scoped to it (for
  * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
- * could reach another organization's rows: `accounts` only signs up (a new organization) and
- * signs in (with credentials).
+ * could reach another organization's rows: `events` publishes and subscribes as the scope's
+ * organization only, and `accounts` only signs up (a new organization) and signs in (with
+ * credentials).
  */
 export type Context = Readonly<{
   requestId: string;
   scope: Scope | null;
   db: ScopedTx | null;
+  events: ScopedEvents | null;
   accounts: Accounts;
 }>;
 
 /** The context of an authenticated member, as resolvers behind `authScopes` see it. */
 export type MemberContext = Context &
-  Readonly<{ scope: Scope & Readonly<{ user: ScopeUser }>; db: ScopedTx }>;
+  Readonly<{ scope: Scope & Readonly<{ user: ScopeUser }>; db: ScopedTx; events: ScopedEvents }>;
 
 export function requireMember(ctx: Context): MemberContext {
-  if (!ctx.scope?.user || !ctx.db) throw new Unauthenticated();
+  if (!ctx.scope?.user || !ctx.db || !ctx.events) throw new Unauthenticated();
   return ctx as MemberContext;
 }

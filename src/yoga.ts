@@ -11,6 +11,7 @@ import type { Context } from './context.ts';
 import type { Database } from './db/database.ts';
 import { createSystemClient } from './db/system.ts';
 import { maskError } from './error-masking.ts';
+import { createEventBus, type EventBus } from './events.ts';
 import {
   REQUEST_LIMITS,
   useDocumentTokenLimit,
@@ -20,11 +21,16 @@ import {
 } from './limits.ts';
 import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
 import { schema } from './schema/index.ts';
+import { useShapeProxy } from './shape-proxy.ts';
 import { createScopedClients } from './tenancy/scoped-client.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
+  /** Where subscription events travel (src/events.ts): in memory, or Redis across instances. */
+  events?: EventBus;
+  /** ElectricSQL's base URL for the shape proxy (src/shape-proxy.ts); unset turns it off. */
+  electricUrl?: string | undefined;
   tokens: TokenService;
   logger: Logger;
   introspection: boolean;
@@ -47,6 +53,7 @@ export function createApi(options: ApiOptions): Api {
   const system = createSystemClient(database);
   const scoped = createScopedClients(database.adapter);
   const accounts = createAccounts(system, scoped, tokens);
+  const eventBus = options.events ?? createEventBus();
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -74,11 +81,14 @@ export function createApi(options: ApiOptions): Api {
     context: async ({ request }): Promise<Context> => {
       const requestId = requestIdOf(request);
       const credential = await verifyCredential(request.headers.get('authorization'), tokens);
-      if (!credential) return Object.freeze({ requestId, scope: null, db: null, accounts });
+      if (!credential) {
+        return Object.freeze({ requestId, scope: null, db: null, events: null, accounts });
+      }
+      const events = eventBus.scoped(credential.organization);
       if (!wantsUnitOfWork(request)) {
         const db = scoped.scopedDb(credential.organization);
         const scope = await memberScope(credential, db);
-        return Object.freeze({ requestId, scope, db, accounts });
+        return Object.freeze({ requestId, scope, db, events, accounts });
       }
       // Ended by the plugin when execution is done (or, failing that, when the response goes
       // out), and here at once if the member lookup fails.
@@ -88,9 +98,19 @@ export function createApi(options: ApiOptions): Api {
         await endUnitOfWork(request, 'rollback');
         throw error;
       });
-      return Object.freeze({ requestId, scope, db: unitOfWork.db, accounts });
+      return Object.freeze({ requestId, scope, db: unitOfWork.db, events, accounts });
     },
     plugins: [
+      // Its own route, GET /v1/shape, answered before the GraphQL machinery sees it.
+      useShapeProxy({
+        electricUrl: options.electricUrl,
+        authenticate: async (authorization) => {
+          const credential = await verifyCredential(authorization, tokens);
+          if (!credential) return null;
+          return memberScope(credential, scoped.scopedDb(credential.organization));
+        },
+        logger,
+      }),
       // Before anything reads the body or parses the document: see src/limits.ts.
       useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
       useMalformedRequestErrors(),
@@ -135,6 +155,7 @@ export function createApi(options: ApiOptions): Api {
   return Object.freeze({
     yoga,
     close: async () => {
+      if (!options.events) await eventBus.close();
       await scoped.disconnect();
       await system.$disconnect();
     },

@@ -22,6 +22,7 @@ import { createTokenService, type TokenService } from '../../src/auth/tokens.ts'
 import type { Context } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { maskError } from '../../src/error-masking.ts';
+import { createEventBus } from '../../src/events.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
 import {
   REQUEST_LIMITS,
@@ -75,6 +76,7 @@ try {
   const tokens = createTokenService({ secret: env.jwtSecret });
   const logger = createLogger(env.logLevel);
   const base = new PrismaClient({ adapter: database.adapter });
+  const events = createEventBus();
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -97,6 +99,7 @@ try {
         // never do this; this file imports neither src/db/system.ts nor the binding, which
         // test/tenancy/imports.test.ts guards (it scans bench/ too).
         db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedTx) : null,
+        events: scope ? events.scoped(scope) : null,
         accounts: noAccounts,
       });
     },

@@ -56,7 +56,7 @@ builder.mutationFields((t) => ({
         select: { id: true },
       });
       if (!post) throw new NotFound('Post');
-      return ctx.db.comment.create({
+      const comment = await ctx.db.comment.create({
         ...query,
         data: {
           organizationId: ctx.scope.organizationId,
@@ -65,6 +65,8 @@ builder.mutationFields((t) => ({
           body: input.body,
         },
       });
+      ctx.events.publish('commentAdded', { id: comment.id, postId });
+      return comment;
     },
   }),
   updateComment: t.withAuth({ member: true }).prismaField({

@@ -6,5 +6,6 @@ import './organization.ts';
 import './user.ts';
 import './post.ts';
 import './comment.ts';
+import './subscriptions.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

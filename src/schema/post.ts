@@ -138,8 +138,8 @@ builder.mutationFields((t) => ({
   createPost: t.withAuth({ member: true }).prismaField({
     type: 'Post',
     args: { input: t.arg({ type: CreatePostInput }) },
-    resolve: (query, _root, { input }, ctx) =>
-      ctx.db.post.create({
+    resolve: async (query, _root, { input }, ctx) => {
+      const post = await ctx.db.post.create({
         ...query,
         data: {
           organizationId: ctx.scope.organizationId,
@@ -147,7 +147,10 @@ builder.mutationFields((t) => ({
           title: input.title,
           content: input.content ?? null,
         },
-      }),
+      });
+      ctx.events.publish('postCreated', { id: post.id });
+      return post;
+    },
   }),
   updatePost: t.withAuth({ member: true }).prismaField({
     type: 'Post',
@@ -155,7 +158,7 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: UpdatePostInput }) },
     resolve: async (query, _root, { input }, ctx) => {
       const where = await editablePost(ctx, input.id);
-      return ctx.db.post.update({
+      const post = await ctx.db.post.update({
         ...query,
         where,
         data: {
@@ -163,6 +166,8 @@ builder.mutationFields((t) => ({
           ...(input.content !== undefined ? { content: input.content } : {}),
         },
       });
+      ctx.events.publish('postUpdated', { id: post.id });
+      return post;
     },
   }),
   deletePost: t.withAuth({ member: true }).field({
@@ -172,6 +177,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const where = await editablePost(ctx, args.id);
       await ctx.db.post.delete({ where });
+      ctx.events.publish('postDeleted', { id: where.organizationId_id.id });
       return { deletedId: args.id };
     },
   }),

@@ -23,6 +23,7 @@ describe('the context', () => {
       scope: null,
       // @ts-expect-error the unscoped client is not a context's db
       db: system,
+      events: null,
       accounts: {} as Context['accounts'],
     };
     void context;

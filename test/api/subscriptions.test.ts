@@ -1,0 +1,243 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEventBus, type EventBus } from '../../src/events.ts';
+import { createLogger } from '../../src/logging.ts';
+import { type Api, createApi } from '../../src/yoga.ts';
+import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { type Subscription, subscribe } from '../support/sse.ts';
+
+/**
+ * Subscriptions are scoped by construction: the topic comes from the subscriber's Scope, the
+ * row is read again through the subscriber's scoped client, a deletion carries only an id, and
+ * with Redis the same holds across instances. Every negative check has a positive control on
+ * the same subscription.
+ */
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let t: TestApi;
+let a: Org;
+let b: Org;
+let url: string;
+let server: Server;
+
+const POST_CREATED = 'subscription { postCreated { id title author { name } } }';
+const POST_DELETED = 'subscription { postDeleted { id } }';
+const COMMENT_ADDED =
+  'subscription($postId: ID!) { commentAdded(postId: $postId) { body post { title } } }';
+
+async function listen(api: Api): Promise<{ server: Server; url: string }> {
+  const http = createServer(api.yoga);
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return { server: http, url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/graphql` };
+}
+
+async function stop(http: Server): Promise<void> {
+  http.closeAllConnections();
+  await new Promise<void>((resolve) => http.close(() => resolve()));
+}
+
+/** Gives the server a moment to start listening on the topic after the response began. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
+async function createPost(title: string, org: Org, target = t) {
+  const result = await target.gql(
+    'mutation($title: String!) { createPost(input: { title: $title }) { id } }',
+    { title },
+    org.owner.token,
+  );
+  return field<{ id: string }>(result, 'createPost').id;
+}
+
+beforeAll(async () => {
+  t = await createTestApi();
+  a = await signUpOrg(t, 'acme');
+  b = await signUpOrg(t, 'globex');
+  ({ server, url } = await listen(t.api));
+});
+
+afterAll(async () => {
+  await stop(server);
+  await t.close();
+});
+
+describe('subscriptions on one instance', () => {
+  it("postCreated reaches the organization's subscribers and no one else's", async () => {
+    const mine = await subscribe(url, POST_CREATED, {}, a.member.token);
+    const theirs = await subscribe(url, POST_CREATED, {}, b.member.token);
+    try {
+      expect(mine.status).toBe(200);
+      await settle();
+      await createPost('for acme', a);
+      expect((await mine.next())?.data?.postCreated).toMatchObject({
+        title: 'for acme',
+        author: { name: 'Olive Owner' },
+      });
+      expect(await theirs.next(700)).toBeNull();
+      // Positive control: the other subscriber hears its own organization.
+      await createPost('for globex', b);
+      expect((await theirs.next())?.data?.postCreated).toMatchObject({ title: 'for globex' });
+      expect(await mine.next(700)).toBeNull();
+    } finally {
+      mine.close();
+      theirs.close();
+    }
+  });
+
+  it('a deletion carries only the id, and only to the same organization', async () => {
+    const postId = await createPost('to delete', a);
+    const mine = await subscribe(url, POST_DELETED, {}, a.member.token);
+    const theirs = await subscribe(url, POST_DELETED, {}, b.member.token);
+    try {
+      await settle();
+      const deleted = await t.gql(
+        'mutation($id: ID!) { deletePost(id: $id) { deletedId } }',
+        { id: postId },
+        a.owner.token,
+      );
+      expect(deleted.errors).toBeUndefined();
+      expect((await mine.next())?.data).toEqual({ postDeleted: { id: postId } });
+      expect(await theirs.next(700)).toBeNull();
+    } finally {
+      mine.close();
+      theirs.close();
+    }
+  });
+
+  it("commentAdded(postId): another organization's post is NOT_FOUND, like a missing one", async () => {
+    const foreign = await subscribe(url, COMMENT_ADDED, { postId: b.postId }, a.member.token);
+    const missing = await subscribe(
+      url,
+      COMMENT_ADDED,
+      { postId: 'UG9zdDowMDAwMDAwMC0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDA' },
+      a.member.token,
+    );
+    try {
+      const [f, m] = [await foreign.next(), await missing.next()];
+      expect(f?.errors?.map((e) => e.extensions?.code)).toEqual(['NOT_FOUND']);
+      expect(f).toEqual(m);
+    } finally {
+      foreign.close();
+      missing.close();
+    }
+  });
+
+  it("commentAdded(postId) hears that post's comments only", async () => {
+    const other = await createPost('other post', a);
+    const sub = await subscribe(url, COMMENT_ADDED, { postId: a.postId }, a.owner.token);
+    try {
+      await settle();
+      const comment = (postId: string, body: string) =>
+        t.gql(
+          'mutation($postId: ID!, $body: String!) { createComment(input: { postId: $postId, body: $body }) { id } }',
+          { postId, body },
+          a.member.token,
+        );
+      await comment(other, 'elsewhere');
+      await comment(a.postId, 'here');
+      expect((await sub.next())?.data?.commentAdded).toEqual({
+        body: 'here',
+        post: { title: 'Hello' },
+      });
+      expect(await sub.next(700)).toBeNull();
+    } finally {
+      sub.close();
+    }
+  });
+
+  it('needs a member: no token is UNAUTHENTICATED', async () => {
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { accept: 'text/event-stream', 'content-type': 'application/json' },
+      body: JSON.stringify({ query: POST_CREATED }),
+    });
+    const text = await response.text();
+    expect(text).toContain('UNAUTHENTICATED');
+  });
+});
+
+const redisUp = await (async () => {
+  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+})();
+
+describe.skipIf(!redisUp)(`two instances on Redis (${REDIS_URL})`, () => {
+  let busA: EventBus;
+  let busB: EventBus;
+  let apiA: Api;
+  let apiB: Api;
+  let urlB: string;
+  let serverA: Server;
+  let serverB: Server;
+  let instanceA: TestApi;
+
+  beforeAll(async () => {
+    busA = createEventBus({ redisUrl: REDIS_URL });
+    busB = createEventBus({ redisUrl: REDIS_URL });
+    const options = {
+      database: t.database,
+      tokens: t.tokens,
+      logger: createLogger('silent'),
+      introspection: false,
+      graphiql: false as const,
+    };
+    apiA = createApi({ ...options, events: busA });
+    apiB = createApi({ ...options, events: busB });
+    let urlA: string;
+    ({ server: serverA, url: urlA } = await listen(apiA));
+    ({ server: serverB, url: urlB } = await listen(apiB));
+    // The same helpers as the in-process API, pointed at instance A over HTTP.
+    instanceA = {
+      ...t,
+      gql: async (query, variables, token) => {
+        const response = await fetch(urlA, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(token ? { authorization: `Bearer ${token}` } : {}),
+          },
+          body: JSON.stringify({ query, variables }),
+        });
+        return { status: response.status, headers: response.headers, ...(await response.json()) };
+      },
+    };
+  });
+
+  afterAll(async () => {
+    await stop(serverA);
+    await stop(serverB);
+    await settle(); // the servers end their subscriptions, which unsubscribe from Redis
+    await busA.close();
+    await busB.close();
+  });
+
+  it("a post created through A reaches B's subscribers of the same organization, never another's", async () => {
+    expect(busA.kind).toBe('redis');
+    const subs: Subscription[] = [];
+    try {
+      const mine = await subscribe(urlB, POST_CREATED, {}, a.member.token);
+      const theirs = await subscribe(urlB, POST_CREATED, {}, b.member.token);
+      subs.push(mine, theirs);
+      await settle();
+      await createPost('through A', a, instanceA);
+      expect((await mine.next())?.data?.postCreated).toMatchObject({ title: 'through A' });
+      expect(await theirs.next(1_000)).toBeNull();
+      // Positive control across instances for the other organization.
+      await createPost('globex through A', b, instanceA);
+      expect((await theirs.next())?.data?.postCreated).toMatchObject({
+        title: 'globex through A',
+      });
+      expect(await mine.next(1_000)).toBeNull();
+    } finally {
+      for (const sub of subs) sub.close();
+    }
+  });
+});

@@ -1,0 +1,89 @@
+/**
+ * A GraphQL subscription over Server-Sent Events (GraphQL over SSE, "distinct connections"
+ * mode, as Yoga serves it): POST with `Accept: text/event-stream`, then read `next` events.
+ */
+export type Subscription = Readonly<{
+  /** The next `next` event's payload, or null if none arrives within `ms`. */
+  next: (ms?: number) => Promise<SsePayload | null>;
+  status: number;
+  close: () => void;
+}>;
+
+export type SsePayload = {
+  data?: Record<string, unknown> | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+};
+
+export async function subscribe(
+  url: string,
+  query: string,
+  variables: Record<string, unknown>,
+  token: string,
+): Promise<Subscription> {
+  const abort = new AbortController();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      accept: 'text/event-stream',
+      'content-type': 'application/json',
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify({ query, variables }),
+    signal: abort.signal,
+  });
+  const reader = response.body?.getReader();
+  const decoder = new TextDecoder();
+  const queue: SsePayload[] = [];
+  const waiting: ((payload: SsePayload | null) => void)[] = [];
+  let buffer = '';
+  const deliver = (payload: SsePayload) => {
+    const waiter = waiting.shift();
+    if (waiter) waiter(payload);
+    else queue.push(payload);
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        const chunk = await reader?.read();
+        if (!chunk || chunk.done) return;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const lines = frame.split('\n');
+          const event = lines
+            .find((line) => line.startsWith('event:'))
+            ?.slice(6)
+            .trim();
+          const data = lines
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join('\n');
+          if (event === 'next' && data) deliver(JSON.parse(data) as SsePayload);
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return Object.freeze({
+    status: response.status,
+    next: (ms = 3_000) => {
+      const queued = queue.shift();
+      if (queued) return Promise.resolve(queued);
+      return new Promise<SsePayload | null>((resolve) => {
+        const timer = setTimeout(() => {
+          const index = waiting.indexOf(settle);
+          if (index >= 0) waiting.splice(index, 1);
+          resolve(null);
+        }, ms);
+        const settle = (payload: SsePayload | null) => {
+          clearTimeout(timer);
+          resolve(payload);
+        };
+        waiting.push(settle);
+      });
+    },
+    close: () => abort.abort(),
+  });
+}
