@@ -4,13 +4,15 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getNamedType, getNullableType, isListType } from 'graphql';
 import { type Context, type MemberContext, requireMember } from './context.ts';
 import { BadUserInput, Forbidden, Unauthenticated } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
 import type { PrismaClient } from './generated/prisma/client.ts';
 import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
+
+const CONNECTION_SIZE = { default: 25, max: 100 } as const;
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -46,8 +48,8 @@ export const builder = new SchemaBuilder<{
     dmmf: getDatamodel(),
     exposeDescriptions: false,
     filterConnectionTotalCount: true,
-    defaultConnectionSize: 25,
-    maxConnectionSize: 100,
+    defaultConnectionSize: CONNECTION_SIZE.default,
+    maxConnectionSize: CONNECTION_SIZE.max,
     onUnusedQuery: null,
   },
   relay: {
@@ -69,8 +71,20 @@ export const builder = new SchemaBuilder<{
     },
   },
   complexity: {
-    defaultComplexity: 1,
-    defaultListMultiplier: 10,
+    // A connection costs what it asks for: its sub-selection times `first`/`last` (or the
+    // default page size), and its `edges` list counts once. Other lists count 10, fields 1.
+    fieldComplexity: (args, _ctx, field) => {
+      if (field.args.some((arg) => arg.name === 'first')) {
+        const asked = [args.first, args.last].find((n) => typeof n === 'number') as
+          | number
+          | undefined;
+        const size = Math.min(Math.max(asked ?? CONNECTION_SIZE.default, 0), CONNECTION_SIZE.max);
+        return { field: 1, multiplier: size };
+      }
+      const type = getNullableType(field.type);
+      if (!isListType(type)) return 1;
+      return { field: 1, multiplier: getNamedType(type).name.endsWith('Edge') ? 1 : 10 };
+    },
     limit: { complexity: 20_000, depth: 12, breadth: 200 },
     complexityError: (kind, result) => {
       const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';

@@ -216,6 +216,23 @@ describe('limits and browser protections', () => {
     expect(codes(await t.gql(deep, {}, a.owner.token))).toEqual(['QUERY_TOO_COMPLEX']);
   });
 
+  it('complexity counts the page sizes asked for: 100 posts × 100 comments is refused, 20 × 10 is not', async () => {
+    const nested = (posts: number, comments: number) =>
+      `{ posts(first: ${posts}) { edges { node { title author { name } comments(first: ${comments}) { edges { node { body author { name } } } } } } } }`;
+    const big = await t.gql(nested(100, 100), {}, a.owner.token);
+    expect(codes(big)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(big.errors?.[0]?.message).toMatch(/complexity \d+ exceeds the limit of 20000/);
+    const usual = await t.gql(nested(20, 10), {}, a.owner.token);
+    expect(usual.errors).toBeUndefined();
+    // Backwards pages count the same way.
+    const last = await t.gql(
+      `{ posts(last: 100) { edges { node { comments(last: 100) { edges { node { body author { name } } } } } } } }`,
+      {},
+      a.owner.token,
+    );
+    expect(codes(last)).toEqual(['QUERY_TOO_COMPLEX']);
+  });
+
   it('too many aliases are refused', async () => {
     const aliases = Array.from({ length: 31 }, (_, i) => `a${i}: viewer { id }`).join(' ');
     const result = await t.gql(`{ ${aliases} }`, {}, a.owner.token);
