@@ -11,6 +11,9 @@ export const RoleEnum = builder.enumType(Role, { name: 'Role' });
 
 builder.prismaNode('User', {
   ...tenantNode,
+  // Select mode: a user is loaded with the columns its selected fields need, and nothing else.
+  // A post's author (on every post of a list) no longer brings its password hash along.
+  select: { id: true, organizationId: true },
   fields: (t) => ({
     name: t.exposeString('name'),
     email: t.exposeString('email'),

@@ -55,4 +55,15 @@ describe('no N+1', () => {
     console.info(`nested list: ${fifty.count} statements for 5 and for 50 posts`);
     expect(fifty.count).toBeLessThanOrEqual(4);
   });
+
+  it('loads no password hash with the authors of a list', async () => {
+    t.sql.statements.length = 0;
+    const result = await t.gql(NESTED, { n: 5 }, a.owner.token);
+    expect(result.errors).toBeUndefined();
+    const list = t.sql.statements.filter((sql) => sql.includes('"posts"'));
+    expect(list.length).toBeGreaterThan(0);
+    expect(list.join('\n')).not.toContain('password_hash');
+    // Positive control: the statements are there, and the users table is joined in them.
+    expect(list.join('\n')).toContain('"users"');
+  });
 });
