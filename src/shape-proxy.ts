@@ -72,8 +72,9 @@ async function handle(request: Request, url: URL, options: ShapeProxyOptions): P
     upstream.search = shapeParams(url.searchParams, scope).toString();
     let response: Response;
     try {
+      const etag = request.headers.get('if-none-match');
       response = await fetch(upstream, {
-        headers: passHeaders(request.headers, ['if-none-match']),
+        headers: etag ? { 'if-none-match': etag } : {},
         signal: request.signal,
       });
     } catch (error) {
@@ -169,13 +170,4 @@ export function isSelfContained(where: string): boolean {
     else if (char === '\0') return false;
   }
   return depth === 0;
-}
-
-function passHeaders(from: Headers, names: readonly string[]): Headers {
-  const headers = new Headers();
-  for (const name of names) {
-    const value = from.get(name);
-    if (value !== null) headers.set(name, value);
-  }
-  return headers;
 }

@@ -16,16 +16,16 @@ type ConnectionQuery = { cursor?: unknown; skip?: number; take?: number };
 type Keyset = { createdAt: Record<string, Date>; OR: Record<string, unknown>[] };
 
 /**
- * `query` without `cursor` and its `skip: 1`, plus the keyset condition to AND into the list's
- * `where`; null when the cursor row is gone (the page is empty).
+ * The list's arguments: `query` without `cursor` and its `skip: 1`, with the keyset condition as
+ * its `where` when there is a cursor; null when the cursor row is gone (the page is empty).
  */
 export async function keysetPage<Q extends ConnectionQuery>(
   query: Q,
   order: 'asc' | 'desc',
   cursorRow: (cursor: NonNullable<Q['cursor']>) => Promise<CursorRow | null>,
-): Promise<{ query: Omit<Q, 'cursor' | 'skip'>; where: Keyset | null } | null> {
+): Promise<(Omit<Q, 'cursor' | 'skip'> & { where?: Keyset }) | null> {
   const { cursor, skip, ...rest } = query;
-  if (cursor == null) return { query: rest, where: null };
+  if (cursor == null) return rest;
   const row = await cursorRow(cursor as NonNullable<Q['cursor']>);
   if (!row) return null;
   // Forward (take > 0) continues in the list's order; backward (take < 0, `last`/`before`)
@@ -38,7 +38,7 @@ export async function keysetPage<Q extends ConnectionQuery>(
   // PostgreSQL scan the index from the start of the list.)
   const orEqual = op === 'lt' ? 'lte' : 'gte';
   return {
-    query: rest,
+    ...rest,
     where: {
       createdAt: { [orEqual]: row.createdAt },
       OR: [{ createdAt: { [op]: row.createdAt } }, { id: { [op]: row.id } }],

@@ -75,12 +75,7 @@ builder.queryFields((t) => ({
       const page = await keysetPage(query, 'desc', (cursor) =>
         ctx.db.post.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
       );
-      if (!page) return [];
-      return ctx.db.post.findMany({
-        ...page.query,
-        ...(page.where ? { where: page.where } : {}),
-        orderBy: [...NEWEST_FIRST],
-      });
+      return page ? ctx.db.post.findMany({ ...page, orderBy: [...NEWEST_FIRST] }) : [];
     },
   }),
   postsPage: t.withAuth({ member: true }).field({

@@ -19,52 +19,59 @@ const DeletedPost = builder.objectRef<{ id: string }>('DeletedPost').implement({
   fields: (t) => ({ id: t.id({ resolve: (post) => encodeGlobalId('Post', post.id) }) }),
 });
 
-builder.subscriptionFields((t) => ({
-  postCreated: t.withAuth({ member: true }).prismaField({
-    type: 'Post',
-    nullable: true,
-    description: "A post created in the signed-in user's organization (null if deleted since).",
-    subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe('postCreated'),
-    resolve: (query, event, _args, ctx) =>
-      ctx.db.post.findUnique({ ...query, where: rowKey(ctx.scope, (event as { id: string }).id) }),
-  }),
-  postUpdated: t.withAuth({ member: true }).prismaField({
-    type: 'Post',
-    nullable: true,
-    description: "A post updated in the signed-in user's organization (null if deleted since).",
-    subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe('postUpdated'),
-    resolve: (query, event, _args, ctx) =>
-      ctx.db.post.findUnique({ ...query, where: rowKey(ctx.scope, (event as { id: string }).id) }),
-  }),
-  postDeleted: t.withAuth({ member: true }).field({
-    type: DeletedPost,
-    description: "A post deleted in the signed-in user's organization: its id only.",
-    subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe('postDeleted'),
-    resolve: (event) => event as { id: string },
-  }),
-  commentAdded: t.withAuth({ member: true }).prismaField({
-    type: 'Comment',
-    nullable: true,
-    description: "A comment added to one post of the signed-in user's organization.",
-    args: { postId: t.arg.id() },
-    subscribe: async function* (_root, args, context) {
-      const ctx = requireMember(context);
-      // Checked once, when the subscription starts: another organization's post is NOT_FOUND,
-      // exactly like a post that does not exist.
-      const postId = idOf(args.postId, 'Post', 'postId');
-      const post = await ctx.db.post.findUnique({
-        where: rowKey(ctx.scope, postId),
-        select: { id: true },
-      });
-      if (!post) throw new NotFound('Post');
-      for await (const event of ctx.events.subscribe('commentAdded')) {
-        if (event.postId === postId) yield event;
-      }
-    },
-    resolve: (query, event, _args, ctx) =>
-      ctx.db.comment.findUnique({
-        ...query,
-        where: rowKey(ctx.scope, (event as { id: string }).id),
-      }),
-  }),
-}));
+builder.subscriptionFields((t) => {
+  /** A post event's field: the post, read again through the subscriber's scoped client. */
+  const postEvent = (event: 'postCreated' | 'postUpdated', description: string) =>
+    t.withAuth({ member: true }).prismaField({
+      type: 'Post',
+      nullable: true,
+      description,
+      subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe(event),
+      resolve: (query, payload, _args, ctx) =>
+        ctx.db.post.findUnique({
+          ...query,
+          where: rowKey(ctx.scope, (payload as { id: string }).id),
+        }),
+    });
+  return {
+    postCreated: postEvent(
+      'postCreated',
+      "A post created in the signed-in user's organization (null if deleted since).",
+    ),
+    postUpdated: postEvent(
+      'postUpdated',
+      "A post updated in the signed-in user's organization (null if deleted since).",
+    ),
+    postDeleted: t.withAuth({ member: true }).field({
+      type: DeletedPost,
+      description: "A post deleted in the signed-in user's organization: its id only.",
+      subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe('postDeleted'),
+      resolve: (event) => event as { id: string },
+    }),
+    commentAdded: t.withAuth({ member: true }).prismaField({
+      type: 'Comment',
+      nullable: true,
+      description: "A comment added to one post of the signed-in user's organization.",
+      args: { postId: t.arg.id() },
+      subscribe: async function* (_root, args, context) {
+        const ctx = requireMember(context);
+        // Checked once, when the subscription starts: another organization's post is NOT_FOUND,
+        // exactly like a post that does not exist.
+        const postId = idOf(args.postId, 'Post', 'postId');
+        const post = await ctx.db.post.findUnique({
+          where: rowKey(ctx.scope, postId),
+          select: { id: true },
+        });
+        if (!post) throw new NotFound('Post');
+        for await (const event of ctx.events.subscribe('commentAdded')) {
+          if (event.postId === postId) yield event;
+        }
+      },
+      resolve: (query, event, _args, ctx) =>
+        ctx.db.comment.findUnique({
+          ...query,
+          where: rowKey(ctx.scope, (event as { id: string }).id),
+        }),
+    }),
+  };
+});

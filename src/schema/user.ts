@@ -47,12 +47,9 @@ builder.queryFields((t) => ({
       const page = await keysetPage(query, 'asc', (cursor) =>
         ctx.db.user.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
       );
-      if (!page) return [];
-      return ctx.db.user.findMany({
-        ...page.query,
-        ...(page.where ? { where: page.where } : {}),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-      });
+      return page
+        ? ctx.db.user.findMany({ ...page, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
+        : [];
     },
   }),
 }));

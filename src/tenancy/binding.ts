@@ -164,19 +164,15 @@ class BoundTransaction implements Transaction {
 
   queryRaw(query: SqlQuery): Promise<SqlResultSet> {
     return this.inOrder(async () => {
-      if (!this.isFirst(query)) await this.bound();
+      await this.bindFor(query);
       return this.inner.queryRaw(query);
     });
   }
 
   executeRaw(query: SqlQuery): Promise<number> {
-    return this.inOrder(async () => {
-      // A batch transaction's explicit bind that BEGIN already carried (same organization) is
-      // not sent again. Any other bind statement is sent, and it wins: it comes first.
-      if (this.isRepeatedBind(query)) return 1;
-      if (!this.isFirst(query)) await this.bound();
-      return this.inner.executeRaw(query);
-    });
+    return this.inOrder(async () =>
+      (await this.bindFor(query)) === 'skip' ? 1 : this.inner.executeRaw(query),
+    );
   }
 
   /**
@@ -200,6 +196,7 @@ class BoundTransaction implements Transaction {
 
   createSavepoint(name: string): Promise<void> {
     return this.inOrder(async () => {
+      this.statements++;
       await this.bound();
       await this.inner.createSavepoint?.(name);
     });
@@ -215,22 +212,23 @@ class BoundTransaction implements Transaction {
 
   private statements = 0;
 
-  private isRepeatedBind(query: SqlQuery): boolean {
-    return (
-      this.statements++ === 0 &&
-      this.binding !== null &&
-      query.sql === BIND_SQL &&
-      query.args[0] === APP_ROLE &&
-      query.args[1] === this.organizationId &&
-      this.organizationId !== ''
-    );
-  }
-
-  /** True (once) when the first statement is the explicit bind: then it is the binding. */
-  private isFirst(query: SqlQuery): boolean {
-    if (this.binding || query.sql !== BIND_SQL) return false;
-    this.binding = Promise.resolve();
-    return true;
+  /**
+   * Binds the transaction before `query`, unless `query` is its first statement and the explicit
+   * bind of a batch transaction: then that is the binding (it wins over one BEGIN carried), or,
+   * when BEGIN already carried the very same binding, it need not be sent at all ('skip').
+   */
+  private async bindFor(query: SqlQuery): Promise<'send' | 'skip'> {
+    if (this.statements++ === 0 && query.sql === BIND_SQL) {
+      const same =
+        this.organizationId !== '' &&
+        query.args[0] === APP_ROLE &&
+        query.args[1] === this.organizationId;
+      if (this.binding && same) return 'skip';
+      this.binding = Promise.resolve();
+      return 'send';
+    }
+    await this.bound();
+    return 'send';
   }
 
   private bound(): Promise<unknown> {

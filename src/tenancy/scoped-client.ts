@@ -65,6 +65,10 @@ function begin(db: ScopedDb): Promise<UnitOfWork> {
     const outcome = new Promise<'commit' | 'rollback'>((settle) => {
       finish = settle;
     });
+    const end = (result: 'commit' | 'rollback') => {
+      finish(result);
+      return done;
+    };
     let started = false;
     const done = db
       .$transaction(async (tx) => {
@@ -82,12 +86,6 @@ function begin(db: ScopedDb): Promise<UnitOfWork> {
       );
     // A failure to start is reported by `begin`; one at the end by `end`.
     done.catch(() => {});
-    let ended: Promise<void> | null = null;
-    function end(result: 'commit' | 'rollback'): Promise<void> {
-      finish(result);
-      ended ??= done;
-      return ended;
-    }
   });
 }
 
