@@ -6,6 +6,8 @@ export type Subscription = Readonly<{
   /** The next `next` event's payload, or null if none arrives within `ms`. */
   next: (ms?: number) => Promise<SsePayload | null>;
   status: number;
+  /** Every frame received so far, for failure messages. */
+  frames: () => string[];
   close: () => void;
 }>;
 
@@ -36,6 +38,7 @@ export async function subscribe(
   const queue: SsePayload[] = [];
   const waiting: ((payload: SsePayload | null) => void)[] = [];
   let buffer = '';
+  const frames: string[] = [];
   const deliver = (payload: SsePayload) => {
     const waiter = waiting.shift();
     if (waiter) waiter(payload);
@@ -45,11 +48,12 @@ export async function subscribe(
     try {
       for (;;) {
         const chunk = await reader?.read();
-        if (!chunk || chunk.done) return;
+        if (!chunk || chunk.done) break;
         buffer += decoder.decode(chunk.value, { stream: true });
         for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
           const frame = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
+          frames.push(frame);
           const lines = frame.split('\n');
           const event = lines
             .find((line) => line.startsWith('event:'))
@@ -62,12 +66,14 @@ export async function subscribe(
           if (event === 'next' && data) deliver(JSON.parse(data) as SsePayload);
         }
       }
-    } catch {
-      // aborted
+      frames.push('(stream ended)');
+    } catch (error) {
+      frames.push(`(stream failed: ${String(error)})`);
     }
   })();
   return Object.freeze({
     status: response.status,
+    frames: () => [...frames],
     next: (ms = 3_000) => {
       const queued = queue.shift();
       if (queued) return Promise.resolve(queued);
