@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { createAdminCredentials } from './admin/credential.ts';
+import { ADMIN_PATH } from './admin/endpoint.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
@@ -7,6 +9,7 @@ import { applyMigrations } from './db/migrations.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
 import { createEventBus } from './events.ts';
+import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger } from './logging.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './yoga.ts';
 
@@ -76,22 +79,32 @@ export async function startApp(config: Config): Promise<App> {
     onError: (error) => logger.warn({ err: error }, 'subscription events: Redis error'),
   });
   logger.info({ events: events.kind }, 'subscription events');
+  const jobs = await createJobQueue(database, { logger });
   const api = createApi({
     database,
     events,
+    jobs,
     electricUrl: config.electricUrl,
     tokens,
+    adminSecret: secret,
     logger,
     introspection: config.introspection,
     graphiql: config.production
       ? false
       : { defaultQuery: EXAMPLE_QUERY, ...(graphiqlHeaders ? { headers: graphiqlHeaders } : {}) },
   });
+  if (config.jobWorkers) await api.startJobWorkers();
+  logger.info({ queue: jobs.kind, workers: config.jobWorkers }, 'job queue');
   if (demo) logger.info({ demo }, 'demo accounts (development only)');
+  if (demo) {
+    const token = await createAdminCredentials(secret).issue('ops@scopegraph.example');
+    logger.info({ endpoint: ADMIN_PATH, token }, 'platform admin token, 1 h (npm run admin:token)');
+  }
   return Object.freeze({
     ...api,
     logger,
     close: async () => {
+      await jobs.close();
       await api.close();
       await events.close();
       await database.close();

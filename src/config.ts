@@ -20,6 +20,8 @@ export type Config = Readonly<{
   redisUrl: string | undefined;
   /** ElectricSQL, behind GET /v1/shape; unset turns the shape proxy off. */
   electricUrl: string | undefined;
+  /** Work the job queue in this process (default); false leaves it to other instances. */
+  jobWorkers: boolean;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -42,6 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
     redisUrl: env.REDIS_URL || undefined,
     electricUrl: env.ELECTRIC_URL || undefined,
+    jobWorkers: flag(env.JOB_WORKERS, true),
   });
 }
 

@@ -1,6 +1,8 @@
 import type { Accounts } from './auth/accounts.ts';
+import type { Client } from './client-address.ts';
 import { Unauthenticated } from './errors.ts';
 import type { ScopedEvents } from './events.ts';
+import type { ScopedJobs } from './jobs/scoped.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx } from './tenancy/scoped-client.ts';
 
@@ -8,14 +10,17 @@ import type { ScopedTx } from './tenancy/scoped-client.ts';
  * Built fresh for every request. It holds the request's Scope and the client scoped to it (for
  * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
  * could reach another organization's rows: `events` publishes and subscribes as the scope's
- * organization only, and `accounts` only signs up (a new organization) and signs in (with
- * credentials).
+ * organization only, `jobs` enqueues jobs for it only (null when the API runs without a queue),
+ * and `accounts` only signs up (a new organization) and signs in (with credentials).
  */
 export type Context = Readonly<{
   requestId: string;
+  /** Where the request came from (src/client-address.ts), for the audit log. */
+  client: Client;
   scope: Scope | null;
   db: ScopedTx | null;
   events: ScopedEvents | null;
+  jobs: ScopedJobs | null;
   accounts: Accounts;
 }>;
 

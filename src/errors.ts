@@ -19,6 +19,20 @@ export class Unauthenticated extends AppError {
   }
 }
 
+/**
+ * The token is valid, but a platform admin suspended its organization: every request of its
+ * members is refused until the organization is resumed.
+ */
+export class OrganizationSuspended extends AppError {
+  readonly code = 'ORGANIZATION_SUSPENDED';
+  constructor() {
+    super('This organization is suspended', {
+      code: 'ORGANIZATION_SUSPENDED',
+      http: { status: 403 },
+    });
+  }
+}
+
 /** Authenticated, in the same organization, but not allowed (a role or authorship rule). */
 export class Forbidden extends AppError {
   readonly code = 'FORBIDDEN';

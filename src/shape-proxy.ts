@@ -1,4 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
+import { OrganizationSuspended } from './errors.ts';
 import type { Logger } from './logging.ts';
 import type { Scope } from './tenancy/scope.ts';
 
@@ -66,7 +67,12 @@ async function handle(request: Request, url: URL, options: ShapeProxyOptions): P
     if (request.method !== 'GET') throw new Refused(405, 'BAD_REQUEST', 'Use GET');
     const scope = await options
       .authenticate(request.headers.get('authorization'))
-      .catch(() => null);
+      .catch((error: unknown) => {
+        if (error instanceof OrganizationSuspended) {
+          throw new Refused(403, error.code, error.message);
+        }
+        return null;
+      });
     if (!scope) throw new Refused(401, 'UNAUTHENTICATED', 'Invalid or missing token');
     const upstream = new URL(SHAPE_PATH, options.electricUrl);
     upstream.search = shapeParams(url.searchParams, scope).toString();

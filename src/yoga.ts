@@ -4,14 +4,19 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
+import { useAdminEndpoint } from './admin/endpoint.ts';
 import { createAccounts } from './auth/accounts.ts';
 import { memberScope, verifyCredential } from './auth/authenticate.ts';
 import type { TokenService } from './auth/tokens.ts';
+import { clientOf } from './client-address.ts';
 import type { Context } from './context.ts';
 import type { Database } from './db/database.ts';
 import { createSystemClient } from './db/system.ts';
 import { maskError } from './error-masking.ts';
 import { createEventBus, type EventBus } from './events.ts';
+import type { JobQueue } from './jobs/queue.ts';
+import { scopedJobs } from './jobs/scoped.ts';
+import { jobHandlers } from './jobs/workers.ts';
 import {
   REQUEST_LIMITS,
   useDocumentTokenLimit,
@@ -31,15 +36,21 @@ export type ApiOptions = Readonly<{
   events?: EventBus;
   /** ElectricSQL's base URL for the shape proxy (src/shape-proxy.ts); unset turns it off. */
   electricUrl?: string | undefined;
+  /** The job queue (src/jobs/queue.ts); without it no job is sent (comments notify no one). */
+  jobs?: JobQueue;
   tokens: TokenService;
   logger: Logger;
   introspection: boolean;
   /** GraphiQL's starting tab; false turns GraphiQL off. */
   graphiql: Readonly<{ defaultQuery: string; headers?: string }> | false;
+  /** Signs and checks platform-admin tokens (src/admin/); unset turns /admin/graphql off. */
+  adminSecret?: string | undefined;
 }>;
 
 export type Api = Readonly<{
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
+  /** Works the job queue in this process (an instance may leave that to others). */
+  startJobWorkers: () => Promise<void>;
   close: () => Promise<void>;
 }>;
 
@@ -78,17 +89,27 @@ export function createApi(options: ApiOptions): Api {
     // Served inline by the app: no CDN, so it works offline and under a strict CSP.
     renderGraphiQL,
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
-    context: async ({ request }): Promise<Context> => {
+    context: async ({ request, ...server }): Promise<Context> => {
       const requestId = requestIdOf(request);
+      const client = clientOf(request, server);
       const credential = await verifyCredential(request.headers.get('authorization'), tokens);
       if (!credential) {
-        return Object.freeze({ requestId, scope: null, db: null, events: null, accounts });
+        return Object.freeze({
+          requestId,
+          client,
+          scope: null,
+          db: null,
+          events: null,
+          jobs: null,
+          accounts,
+        });
       }
       const events = eventBus.scoped(credential.organization);
+      const jobs = options.jobs ? scopedJobs(options.jobs, credential.organization, logger) : null;
       if (!wantsUnitOfWork(request)) {
         const db = scoped.scopedDb(credential.organization);
         const scope = await memberScope(credential, db);
-        return Object.freeze({ requestId, scope, db, events, accounts });
+        return Object.freeze({ requestId, client, scope, db, events, jobs, accounts });
       }
       // Ended by the plugin when execution is done (or, failing that, when the response goes
       // out), and here at once if the member lookup fails.
@@ -98,9 +119,17 @@ export function createApi(options: ApiOptions): Api {
         await endUnitOfWork(request, 'rollback');
         throw error;
       });
-      return Object.freeze({ requestId, scope, db: unitOfWork.db, events, accounts });
+      return Object.freeze({ requestId, client, scope, db: unitOfWork.db, events, jobs, accounts });
     },
     plugins: [
+      // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
+      useAdminEndpoint({
+        secret: options.adminSecret,
+        system,
+        jobs: options.jobs,
+        logger,
+        introspection: options.introspection,
+      }),
       // Its own route, GET /v1/shape, answered before the GraphQL machinery sees it.
       useShapeProxy({
         electricUrl: options.electricUrl,
@@ -154,6 +183,11 @@ export function createApi(options: ApiOptions): Api {
 
   return Object.freeze({
     yoga,
+    startJobWorkers: async () => {
+      const queue = options.jobs;
+      if (!queue) throw new Error('No job queue to work: pass `jobs` to createApi');
+      await queue.work(jobHandlers({ queue, system, scoped, logger }));
+    },
     close: async () => {
       if (!options.events) await eventBus.close();
       await scoped.disconnect();

@@ -93,6 +93,7 @@ try {
       const scope = await authenticate(request.headers.get('authorization'), tokens, base);
       return Object.freeze({
         requestId: requestIdOf(request),
+        client: { address: null },
         scope,
         // THE BENCH-ONLY CAST: a where-scoped plain client where the app has a bound scoped
         // client. The schema only calls model methods, which both have. Production code must
@@ -100,6 +101,7 @@ try {
         // test/tenancy/imports.test.ts guards (it scans bench/ too).
         db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedTx) : null,
         events: scope ? events.scoped(scope) : null,
+        jobs: null,
         accounts: noAccounts,
       });
     },

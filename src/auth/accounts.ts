@@ -1,5 +1,5 @@
 import type { SystemClient } from '../db/system.ts';
-import { Conflict, Unauthenticated } from '../errors.ts';
+import { Conflict, OrganizationSuspended, Unauthenticated } from '../errors.ts';
 import type { Organization, User } from '../generated/prisma/client.ts';
 import { forOrganization } from '../tenancy/scope.ts';
 import type { ScopedClients } from '../tenancy/scoped-client.ts';
@@ -70,7 +70,11 @@ export function createAccounts(
         : null;
       // Always hash, so a wrong slug or email costs as long as a wrong password.
       const valid = await verifyPassword(input.password, user?.passwordHash ?? null);
-      if (!organization || !user || !valid) throw new Unauthenticated(INVALID_CREDENTIALS);
+      if (!organization || !user || !valid || organization.deletionRequestedAt) {
+        throw new Unauthenticated(INVALID_CREDENTIALS);
+      }
+      // Said only to someone who knows a member's password: to anyone else it is the same error.
+      if (organization.suspendedAt) throw new OrganizationSuspended();
       const token = await tokens.issue({ userId: user.id, organizationId: organization.id });
       return { token, user, organization };
     },

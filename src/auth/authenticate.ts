@@ -1,4 +1,4 @@
-import { Unauthenticated } from '../errors.ts';
+import { OrganizationSuspended, Unauthenticated } from '../errors.ts';
 import {
   forOrganization,
   forOrganizationId,
@@ -36,14 +36,18 @@ export async function verifyCredential(
 
 /**
  * Step two: the member's Scope, read through `db`, a client scoped to the credential's
- * organization (the request's own transaction when it has one). A user who no longer exists is
- * UNAUTHENTICATED at once.
+ * organization (the request's own transaction when it has one). A user who no longer exists, or
+ * whose organization is being deleted, is UNAUTHENTICATED at once; a member of a suspended
+ * organization is ORGANIZATION_SUSPENDED. The organization comes with the user: no extra query.
  */
 export async function memberScope(credential: Credential, db: ScopedTx): Promise<Scope> {
   const user = await db.user.findUnique({
     where: rowKey(credential.organization, credential.userId),
     select: { id: true, organizationId: true, role: true, organization: true },
   });
-  if (!user) throw new Unauthenticated('Invalid or expired token');
+  if (!user || user.organization.deletionRequestedAt) {
+    throw new Unauthenticated('Invalid or expired token');
+  }
+  if (user.organization.suspendedAt) throw new OrganizationSuspended();
   return withUser(forOrganization(user.organization), user);
 }

@@ -17,6 +17,8 @@ export type Database = Readonly<{
   /** Where it lives, without credentials: safe to log. */
   location: string;
   adapter: SqlMigrationAwareDriverAdapterFactory;
+  /** Where the job queue (src/jobs/queue.ts) keeps its tables: the same database. */
+  jobBackend: Readonly<{ kind: 'pglite'; pglite: PGlite } | { kind: 'postgres'; url: string }>;
   close: () => Promise<void>;
 }>;
 
@@ -39,6 +41,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     kind: 'pglite',
     location: options.pglite ? 'pglite (provided)' : `pglite ${dataDir}`,
     adapter: new PrismaPGlite(pglite),
+    jobBackend: { kind: 'pglite' as const, pglite },
     close: () => pglite.close(),
   });
 }
@@ -71,6 +74,7 @@ function openServer(url: string, max: number): Database {
     kind: 'postgres',
     location: `postgres ${location.host}${location.pathname}`,
     adapter: new PrismaPg(pool),
+    jobBackend: { kind: 'postgres' as const, url },
     close: () => pool.end(),
   });
 }

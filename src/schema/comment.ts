@@ -66,6 +66,10 @@ builder.mutationFields((t) => ({
         },
       });
       ctx.events.publish('commentAdded', { id: comment.id, postId });
+      // The post's author hears of it through the outbox (src/jobs/notifications.ts). The
+      // comment is saved already: a queue that cannot take the job costs a logged notification,
+      // not the comment or the answer.
+      await ctx.jobs?.sendOrLog('notify-comment', { commentId: comment.id });
       return comment;
     },
   }),

@@ -7,5 +7,8 @@ import './user.ts';
 import './post.ts';
 import './comment.ts';
 import './subscriptions.ts';
+import './notification.ts';
+import './data-export.ts';
+import './audit.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,10 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { hashPassword } from '../auth/passwords.ts';
 import { builder } from '../builder.ts';
 import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
 import { Role } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
+import { withAuditEntry } from './audit.ts';
 import { idOf, tenantNode } from './ids.ts';
 import { keysetPage } from './pagination.ts';
+import { DeletePayload } from './post.ts';
 import { rules } from './validation.ts';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
@@ -93,16 +96,29 @@ builder.mutationFields((t) => ({
         select: { id: true },
       });
       if (existing) throw new Conflict('A member with this email already exists', 'email');
-      return ctx.db.user.create({
-        ...query,
-        data: {
-          organizationId: ctx.scope.organizationId,
-          email: input.email,
-          name: input.name,
-          role,
-          passwordHash: await hashPassword(input.password),
+      const id = randomUUID();
+      const passwordHash = await hashPassword(input.password);
+      return withAuditEntry(
+        ctx,
+        {
+          action: 'member.added',
+          targetType: 'User',
+          targetId: id,
+          details: { email: input.email, role },
         },
-      });
+        () =>
+          ctx.db.user.create({
+            ...query,
+            data: {
+              organizationId: ctx.scope.organizationId,
+              id,
+              email: input.email,
+              name: input.name,
+              role,
+              passwordHash,
+            },
+          }),
+      );
     },
   }),
   changeMemberRole: t.withAuth({ owner: true }).prismaField({
@@ -113,11 +129,53 @@ builder.mutationFields((t) => ({
       const id = idOf(input.userId, 'User', 'userId');
       if (input.role === 'OWNER') throw new BadUserInput('An organization has one owner', 'role');
       const key = rowKey(ctx.scope, id);
-      const member = await ctx.db.user.findUnique({ where: key, select: { id: true } });
+      const member = await ctx.db.user.findUnique({ where: key, select: { role: true } });
       if (!member) throw new NotFound('User');
       if (id === ctx.scope.user.id)
         throw new BadUserInput('The owner cannot change their own role', 'userId');
-      return ctx.db.user.update({ ...query, where: key, data: { role: input.role } });
+      if (member.role === input.role) {
+        return ctx.db.user.findUniqueOrThrow({ ...query, where: key });
+      }
+      return withAuditEntry(
+        ctx,
+        {
+          action: 'member.role_changed',
+          targetType: 'User',
+          targetId: id,
+          details: { from: member.role, to: input.role },
+        },
+        () => ctx.db.user.update({ ...query, where: key, data: { role: input.role } }),
+      );
+    },
+  }),
+  removeMember: t.withAuth({ admin: true }).field({
+    type: DeletePayload,
+    description:
+      'Removes a member, and with them their posts and comments (OWNER or ADMIN; an ADMIN removes MEMBERs only; nobody removes themselves).',
+    args: { userId: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const id = idOf(args.userId, 'User', 'userId');
+      const key = rowKey(ctx.scope, id);
+      const member = await ctx.db.user.findUnique({
+        where: key,
+        select: { email: true, role: true },
+      });
+      if (!member) throw new NotFound('User');
+      if (id === ctx.scope.user.id) throw new BadUserInput('You cannot remove yourself', 'userId');
+      if (member.role !== 'MEMBER' && ctx.scope.user.role !== 'OWNER') {
+        throw new Forbidden('An admin can remove members only');
+      }
+      await withAuditEntry(
+        ctx,
+        {
+          action: 'member.removed',
+          targetType: 'User',
+          targetId: id,
+          details: { email: member.email, role: member.role },
+        },
+        () => ctx.db.user.delete({ where: key, select: { id: true } }),
+      );
+      return { deletedId: args.userId };
     },
   }),
   updateProfile: t.withAuth({ member: true }).prismaField({

@@ -15,6 +15,14 @@ export const GLOBAL_MODELS: Readonly<Record<string, GlobalModelRule>> = {
 
 type GlobalModelRule = Readonly<{ visibleRows: (organizationId: OrganizationId) => object }>;
 
+/**
+ * Tenant-owned models whose rows, once written, never change: a scope may create and read them,
+ * nothing else (the database agrees: no UPDATE or DELETE grant, and a trigger). They may have no
+ * relation to Organization, so that they outlive it: the audit log keeps the record of an
+ * organization's deletion.
+ */
+export const APPEND_ONLY_MODELS: ReadonlySet<string> = new Set(['AuditEntry']);
+
 export type Relation = Readonly<{
   field: string;
   target: string;
@@ -32,6 +40,8 @@ export type ModelInfo = Readonly<{
   relations: ReadonlyMap<string, Relation>;
   /** The to-one relation to Organization over organizationId (tenant-owned models only). */
   organizationRelation: string | null;
+  /** Created and read, never updated or deleted (APPEND_ONLY_MODELS). */
+  appendOnly: boolean;
   /** A filter that keeps only the rows the organization may see. */
   visibleRows: (organizationId: OrganizationId) => Record<string, unknown>;
 }>;
@@ -55,6 +65,7 @@ export type Datamodel = Readonly<Record<string, { fields: readonly DmmfField[] }
 export function classifyModels(
   dmmf: Datamodel,
   globals: Readonly<Record<string, GlobalModelRule>> = GLOBAL_MODELS,
+  appendOnlyModels: ReadonlySet<string> = APPEND_ONLY_MODELS,
 ): { models: ReadonlyMap<string, ModelInfo>; problems: string[] } {
   const models = new Map<string, ModelInfo>();
   const problems: string[] = [];
@@ -87,7 +98,9 @@ export function classifyModels(
           (r) => r.target === 'Organization' && r.fromFields.join() === TENANT_KEY,
         )?.field ?? null)
       : null;
-    if (tenantOwned && !organizationRelation) {
+    const appendOnly = appendOnlyModels.has(name);
+    if (appendOnly && !tenantOwned) problems.push(`${name} is append-only but not tenant-owned`);
+    if (tenantOwned && !organizationRelation && !appendOnly) {
       problems.push(`${name} needs a relation to Organization over ${TENANT_KEY}`);
     }
     models.set(name, {
@@ -95,12 +108,16 @@ export function classifyModels(
       global,
       relations,
       organizationRelation,
+      appendOnly,
       visibleRows: (organizationId) =>
         global ? { ...global.visibleRows(organizationId) } : { [TENANT_KEY]: organizationId },
     });
   }
   for (const name of Object.keys(globals)) {
     if (!models.has(name)) problems.push(`GLOBAL_MODELS names ${name}, which is not a model`);
+  }
+  for (const name of appendOnlyModels) {
+    if (!models.has(name)) problems.push(`APPEND_ONLY_MODELS names ${name}, which is not a model`);
   }
   return { models, problems };
 }

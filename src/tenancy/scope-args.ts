@@ -33,6 +33,7 @@ const AGGREGATES = new Set(['count', 'aggregate', 'groupBy']);
 const CREATE_MANY = new Set(['createMany', 'createManyAndReturn']);
 const UPDATES = new Set(['update', 'updateMany', 'updateManyAndReturn']);
 const DELETES = new Set(['delete', 'deleteMany']);
+const CREATES = new Set(['create', ...CREATE_MANY]);
 
 class Scoper {
   constructor(private readonly organizationId: OrganizationId) {}
@@ -46,6 +47,11 @@ class Scoper {
     if (model.global && !UPDATES.has(operation)) {
       throw new TenantViolation(
         `${model.name}.${operation} is not available through a tenant scope: ${model.name} rows are created and deleted by the platform`,
+      );
+    }
+    if (model.appendOnly && !CREATES.has(operation)) {
+      throw new TenantViolation(
+        `${model.name}.${operation} is not available: ${model.name} rows are append-only`,
       );
     }
     if (operation === 'create') {

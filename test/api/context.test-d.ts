@@ -20,6 +20,7 @@ describe('the context', () => {
     const system = {} as SystemClient;
     const context: Context = {
       requestId: '',
+      client: { address: null },
       scope: null,
       // @ts-expect-error the unscoped client is not a context's db
       db: system,

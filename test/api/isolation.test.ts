@@ -131,6 +131,11 @@ describe('mutations on the other organization behave like missing ids', () => {
       query: `mutation($id: ID!) { deletePost(id: $id) { deletedId } }`,
       vars: (o: Org) => ({ id: o.postId }),
     },
+    {
+      name: 'removeMember',
+      query: `mutation($id: ID!) { removeMember(userId: $id) { deletedId } }`,
+      vars: (o: Org) => ({ id: o.member.userId }),
+    },
   ];
 
   it.each(cases)('$name', async ({ query, vars }) => {

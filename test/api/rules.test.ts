@@ -268,7 +268,9 @@ describe('limits and browser protections', () => {
     try {
       const org = await signUpOrg(broken, 'broken');
       // Pull the table out from under the API: the next query fails inside Prisma.
-      await broken.database.adapter.connect().then((db) => db.executeScript('DROP TABLE comments'));
+      await broken.database.adapter
+        .connect()
+        .then((db) => db.executeScript('DROP TABLE comments CASCADE'));
       const result = await broken.gql(
         `{ posts(first: 5) { edges { node { comments(first: 5) { totalCount } } } } }`,
         {},

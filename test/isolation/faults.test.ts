@@ -760,6 +760,7 @@ function apiOver(database: Database): TestApi {
     api,
     database: { ...database, url: undefined, drop: database.close },
     tokens,
+    jobs: undefined,
     sql: { statements: [] },
     fetch,
     gql: async (query, variables, token) => {

@@ -6,6 +6,7 @@ import type {
 } from '@prisma/driver-adapter-utils';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Database } from '../../src/db/database.ts';
+import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/queue.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
 import { type Api, createApi } from '../../src/yoga.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
@@ -21,6 +22,8 @@ export type TestApi = Readonly<{
   api: Api;
   database: TestDatabase;
   tokens: TokenService;
+  /** The job queue, with its workers running in this process (`createTestApi({ jobs })`). */
+  jobs: JobQueue | undefined;
   /** Statements sent to the database since the last reset (the N+1 test reads it). */
   sql: { statements: string[] };
   gql: (
@@ -35,27 +38,43 @@ export type TestApi = Readonly<{
 
 /** The API in-process over its own freshly migrated database; requests go through yoga.fetch. */
 export async function createTestApi(
-  options: { introspection?: boolean; logger?: Logger } = {},
+  options: {
+    introspection?: boolean;
+    logger?: Logger;
+    /** A job queue on the test database, worked in-process; `true` retries fast (2 × 1 s). */
+    jobs?: boolean | Partial<RetryPolicy>;
+  } = {},
 ): Promise<TestApi> {
   const database = await openTestDatabase();
   const sql = { statements: [] as string[] };
   const tokens = createTokenService({ secret: TEST_SECRET });
+  const logger = options.logger ?? createLogger('silent');
+  const jobs = options.jobs
+    ? await createJobQueue(database, {
+        logger,
+        retry: { ...TEST_RETRY, ...(options.jobs === true ? {} : options.jobs) },
+        pollingIntervalSeconds: 0.5,
+      })
+    : undefined;
   const api = createApi({
     database: {
       ...database,
       adapter: countingAdapter(database.adapter, sql.statements),
     } as Database,
+    ...(jobs ? { jobs } : {}),
     tokens,
-    logger: options.logger ?? createLogger('silent'),
+    logger,
     introspection: options.introspection ?? true,
     graphiql: false,
   });
+  if (jobs) await api.startJobWorkers();
   const fetch = ({ path = '/graphql', ...init }: RequestInit & { path?: string }) =>
     Promise.resolve(api.yoga.fetch(`http://yoga${path}`, init));
   return Object.freeze({
     api,
     database,
     tokens,
+    jobs,
     sql,
     fetch,
     gql: async (query, variables, token, headers = {}) => {
@@ -75,11 +94,14 @@ export async function createTestApi(
       };
     },
     close: async () => {
+      await jobs?.close();
       await api.close();
       await database.drop();
     },
   });
 }
+
+const TEST_RETRY: RetryPolicy = { retryLimit: 2, retryDelay: 1, retryDelayMax: 2 };
 
 /** Wraps a driver adapter to record every statement, in and out of transactions. */
 function countingAdapter(factory: Database['adapter'], log: string[]): Database['adapter'] {

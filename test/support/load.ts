@@ -57,6 +57,8 @@ export async function seedTenants(
       slug: `iso-t${String(index).padStart(3, '0')}`,
       createdAt: at,
       updatedAt: at,
+      suspendedAt: null,
+      deletionRequestedAt: null,
     };
     rows.orgs.push([organization.id, organization.name, organization.slug, at]);
     const user = (role: 'OWNER' | 'ADMIN' | 'MEMBER', name: string) => {

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
-import type { Comment, Organization, Post, User } from '../../src/generated/prisma/client.ts';
+import type {
+  Comment,
+  DataExport,
+  Notification,
+  Organization,
+  Post,
+  User,
+} from '../../src/generated/prisma/client.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import {
   createScopedClients,
@@ -15,6 +22,8 @@ export type Tenant = Readonly<{
   member: User;
   post: Post;
   comment: Comment;
+  notification: Notification;
+  dataExport: DataExport;
 }>;
 
 /**
@@ -46,7 +55,13 @@ export async function seedTenant(system: SystemClient, slug: string): Promise<Te
   const comment = await system.comment.create({
     data: { organizationId: org.id, postId: post.id, authorId: member.id, body: 'Nice' },
   });
-  return { org, owner, member, post, comment };
+  const notification = await system.notification.create({
+    data: { organizationId: org.id, recipientId: owner.id, commentId: comment.id, kind: 'TEST' },
+  });
+  const dataExport = await system.dataExport.create({
+    data: { organizationId: org.id, requestedById: owner.id },
+  });
+  return { org, owner, member, post, comment, notification, dataExport };
 }
 
 /** The primary key of a tenant row, as Prisma's unique input spells it. */

@@ -9,15 +9,23 @@ import { describe, expect, it } from 'vitest';
 const GUARDED: Record<string, string[]> = {
   // The unscoped client: migrations, seeding, sign-up, platform administration.
   'src/db/system.ts': [
+    'src/admin/context.ts', // a type-only import: the admin context holds the system client
+    'src/admin/endpoint.ts', // a type-only import: the admin endpoint is handed the system client
     'src/app.ts', // seeds the demo data at start-up
     'src/auth/accounts.ts', // sign-up creates the organization; sign-in finds it by slug
     'src/db/seed.ts',
     'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
+    'src/jobs/tenant-job.ts', // loads a job's organization by id, then builds its Scope
+    'src/jobs/workers.ts', // organization deletion; marks an export failed after its last attempt
+    'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion
+    'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile.test.ts', // seeds tenants; deletes a user and an org under their tokens
+    'test/jobs/jobs.test.ts', // reads every tenant's rows to see what the jobs wrote, and did not
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
   ],

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { classifyModels, type Datamodel, GLOBAL_MODELS, models } from '../../src/tenancy/models.ts';
+import {
+  APPEND_ONLY_MODELS,
+  classifyModels,
+  type Datamodel,
+  GLOBAL_MODELS,
+  models,
+} from '../../src/tenancy/models.ts';
 
 const field = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -12,10 +18,22 @@ const field = (name: string, extra: Record<string, unknown> = {}) => ({
 describe('every model is tenant-owned or declared global', () => {
   it('holds for the real data model', () => {
     const tenantOwned = [...models.values()].filter((m) => m.global === null).map((m) => m.name);
-    expect(tenantOwned.sort()).toEqual(['Comment', 'Post', 'User']);
+    expect(tenantOwned.sort()).toEqual([
+      'AuditEntry',
+      'Comment',
+      'DataExport',
+      'Notification',
+      'Post',
+      'User',
+    ]);
     expect(Object.keys(GLOBAL_MODELS)).toEqual(['Organization']);
-    for (const name of tenantOwned)
-      expect(models.get(name)?.organizationRelation).toBe('organization');
+    expect([...APPEND_ONLY_MODELS]).toEqual(['AuditEntry']);
+    for (const name of tenantOwned) {
+      // Append-only models may outlive their organization: no relation, no cascade.
+      const appendOnly = APPEND_ONLY_MODELS.has(name);
+      expect(models.get(name)?.appendOnly).toBe(appendOnly);
+      expect(models.get(name)?.organizationRelation).toBe(appendOnly ? null : 'organization');
+    }
   });
 
   it('a new model that is neither fails the check', () => {
@@ -23,7 +41,7 @@ describe('every model is tenant-owned or declared global', () => {
       Organization: { fields: [field('id')] },
       Invoice: { fields: [field('id'), field('total')] },
     };
-    expect(classifyModels(datamodel).problems).toEqual([
+    expect(classifyModels(datamodel, GLOBAL_MODELS, new Set()).problems).toEqual([
       'Invoice has no organizationId and is not declared in GLOBAL_MODELS',
     ]);
   });
@@ -33,7 +51,7 @@ describe('every model is tenant-owned or declared global', () => {
       Organization: { fields: [field('id')] },
       Invoice: { fields: [field('organizationId'), field('id')] },
     };
-    expect(classifyModels(datamodel).problems).toEqual([
+    expect(classifyModels(datamodel, GLOBAL_MODELS, new Set()).problems).toEqual([
       'Invoice needs a relation to Organization over organizationId',
     ]);
   });

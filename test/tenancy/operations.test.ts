@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { TenantViolation } from '../../src/tenancy/errors.ts';
 import { keyOf, type Tenant, useTwoTenants } from '../support/tenants.ts';
@@ -29,6 +30,23 @@ const MODELS = [
     row: (t: Tenant): Row => t.comment,
     change: { body: 'Edited' },
     newRow: (t: Tenant) => ({ body: 'New comment', postId: t.post.id, authorId: t.owner.id }),
+  },
+  {
+    model: 'notification',
+    row: (t: Tenant): Row => t.notification,
+    change: { readAt: new Date('2026-01-01T00:00:00Z') },
+    // Unique per (comment, recipient, kind): every new row gets a kind of its own.
+    newRow: (t: Tenant) => ({
+      recipientId: t.member.id,
+      commentId: t.comment.id,
+      kind: `TEST-${randomUUID()}`,
+    }),
+  },
+  {
+    model: 'dataExport',
+    row: (t: Tenant): Row => t.dataExport,
+    change: { status: 'FAILED' },
+    newRow: (t: Tenant) => ({ requestedById: t.owner.id }),
   },
 ] as const;
 
@@ -244,6 +262,22 @@ describe('Organization (global: a scope sees only its own)', () => {
     ).rejects.toBeInstanceOf(TenantViolation);
   });
 
+  it("cannot lift its own suspension or deletion: those columns are the platform's", async () => {
+    await t.system.organization.update({
+      where: { id: t.a.org.id },
+      data: { suspendedAt: new Date(), deletionRequestedAt: new Date() },
+    });
+    for (const data of [{ suspendedAt: null }, { deletionRequestedAt: null }]) {
+      await expect(t.dbA.organization.update({ where: { id: t.a.org.id }, data })).rejects.toThrow(
+        /permission denied/,
+      );
+    }
+    expect(await t.system.organization.findUnique({ where: { id: t.a.org.id } })).toMatchObject({
+      suspendedAt: expect.any(Date),
+      deletionRequestedAt: expect.any(Date),
+    });
+  });
+
   it('cannot create or delete organizations', async () => {
     await expect(
       t.dbA.organization.create({ data: { name: 'New', slug: 'new' } }),
@@ -253,5 +287,60 @@ describe('Organization (global: a scope sees only its own)', () => {
     );
     await expect(t.dbA.organization.deleteMany()).rejects.toBeInstanceOf(TenantViolation);
     expect(await t.system.organization.count()).toBe(2);
+  });
+});
+
+describe('AuditEntry (append-only: created and read, never changed)', () => {
+  const entry = (organizationId: string, action: string) => ({
+    organizationId,
+    actorType: 'MEMBER' as const,
+    actorLabel: 'owner@example.com',
+    action,
+  });
+
+  it('reads are scoped; creates inject the organization; nothing else is allowed', async () => {
+    const b = await t.system.auditEntry.create({ data: entry(t.b.org.id, 'test.b') });
+    await expect(
+      t.dbA.auditEntry.create({ data: entry(t.b.org.id, 'test.forged') }),
+    ).rejects.toBeInstanceOf(TenantViolation);
+    const { organizationId: _, ...withoutOrganization } = entry(t.a.org.id, 'test.a');
+    const a = await t.dbA.auditEntry.create({ data: withoutOrganization as never });
+    expect(a.organizationId).toBe(t.a.org.id);
+    expect(await t.dbA.auditEntry.createMany({ data: [withoutOrganization as never] })).toEqual({
+      count: 1,
+    });
+    // The positive control and the denial, through the same client.
+    expect(await t.dbA.auditEntry.findUnique({ where: keyOf(a) })).toMatchObject({ id: a.id });
+    expect(await t.dbA.auditEntry.findUnique({ where: keyOf(b) })).toBeNull();
+    expect((await t.dbA.auditEntry.findMany()).map((e) => e.action)).toEqual(['test.a', 'test.a']);
+    expect(await t.dbA.auditEntry.count({ where: { id: b.id } })).toBe(0);
+
+    const refused = [
+      () => t.dbA.auditEntry.update({ where: keyOf(a), data: { action: 'rewritten' } }),
+      () => t.dbA.auditEntry.updateMany({ data: { action: 'rewritten' } }),
+      () =>
+        t.dbA.auditEntry.upsert({ where: keyOf(a), create: entry(t.a.org.id, 'x'), update: {} }),
+      () => t.dbA.auditEntry.delete({ where: keyOf(a) }),
+      () => t.dbA.auditEntry.deleteMany(),
+    ];
+    for (const call of refused) await expect(call()).rejects.toBeInstanceOf(TenantViolation);
+    expect(await t.system.auditEntry.findUnique({ where: keyOf(a) })).toMatchObject({
+      action: 'test.a',
+    });
+  });
+
+  it('the database refuses to change or remove an entry, even for the system client', async () => {
+    const a = await t.system.auditEntry.create({ data: entry(t.a.org.id, 'test.kept') });
+    await expect(
+      t.system.auditEntry.update({ where: keyOf(a), data: { action: 'rewritten' } }),
+    ).rejects.toThrow(/append-only/);
+    await expect(t.system.auditEntry.delete({ where: keyOf(a) })).rejects.toThrow(/append-only/);
+    // Writing a new entry still works (the positive control).
+    await expect(
+      t.system.auditEntry.create({ data: entry(t.a.org.id, 'test.next') }),
+    ).resolves.toMatchObject({ action: 'test.next' });
+    expect(await t.system.auditEntry.findUnique({ where: keyOf(a) })).toMatchObject({
+      action: 'test.kept',
+    });
   });
 });

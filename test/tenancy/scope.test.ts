@@ -9,6 +9,8 @@ const org: Organization = {
   slug: 'acme',
   createdAt: new Date(0),
   updatedAt: new Date(0),
+  suspendedAt: null,
+  deletionRequestedAt: null,
 };
 const otherOrgId = '8d1c5b1e-6f2a-4c3d-8e9f-0a1b2c3d4e5f';
 

@@ -1,0 +1,146 @@
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { getOperationAST } from 'graphql';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import { clientOf } from '../client-address.ts';
+import type { SystemClient } from '../db/system.ts';
+import { maskError } from '../error-masking.ts';
+import { Unauthenticated } from '../errors.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import {
+  REQUEST_LIMITS,
+  useDocumentTokenLimit,
+  useMalformedRequestErrors,
+  useRequestBodyLimit,
+  useWellFormedVariables,
+} from '../limits.ts';
+import { type Logger, requestIdOf } from '../logging.ts';
+import type { AdminContext } from './context.ts';
+import { type AdminCredentials, createAdminCredentials, type PlatformAdmin } from './credential.ts';
+import { adminSchema } from './schema.ts';
+
+/**
+ * `/admin/graphql`: the platform administration API, a Yoga of its own over the admin schema,
+ * answered from inside the main Yoga before any of its machinery runs. The admin token is checked
+ * first: without a valid one the answer is a bare 401 (no schema, no introspection, no GraphiQL),
+ * and the admin Yoga is never reached. Without a secret the route is off (404).
+ */
+export const ADMIN_PATH = '/admin/graphql';
+
+export type AdminEndpointOptions = Readonly<{
+  /** The API's token secret; unset turns the endpoint off. */
+  secret: string | undefined;
+  system: SystemClient;
+  jobs: JobQueue | undefined;
+  logger: Logger;
+  introspection: boolean;
+}>;
+
+type AdminServerContext = { admin?: PlatformAdmin; req?: unknown };
+
+export function useAdminEndpoint(options: AdminEndpointOptions): Plugin {
+  if (!options.secret) {
+    return {
+      onRequest({ url, endResponse }) {
+        if (url.pathname === ADMIN_PATH) endResponse(refusal(404, 'NOT_FOUND', 'Not found'));
+      },
+    };
+  }
+  const credentials = createAdminCredentials(options.secret);
+  const yoga = createAdminYoga(options);
+  return {
+    async onRequest({ request, url, serverContext, endResponse }) {
+      if (url.pathname !== ADMIN_PATH) return;
+      const admin = await adminOf(request.headers.get('authorization'), credentials);
+      if (!admin) {
+        endResponse(refusal(401, 'UNAUTHENTICATED', 'Authentication required'));
+        return;
+      }
+      endResponse(await yoga.handleRequest(request, { ...serverContext, admin }));
+    },
+  };
+}
+
+async function adminOf(
+  authorization: string | null,
+  credentials: AdminCredentials,
+): Promise<PlatformAdmin | null> {
+  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization ?? '');
+  return match?.[1] ? credentials.verify(match[1]) : null;
+}
+
+function refusal(status: number, code: string, message: string): Response {
+  return Response.json(
+    { errors: [{ message, extensions: { code } }] },
+    {
+      status,
+      headers: {
+        'cache-control': 'no-store',
+        ...(status === 401 ? { 'www-authenticate': 'Bearer realm="scopegraph-admin"' } : {}),
+      },
+    },
+  );
+}
+
+function createAdminYoga(options: AdminEndpointOptions) {
+  const { logger, system } = options;
+  return createYoga<AdminServerContext, AdminContext>({
+    schema: adminSchema,
+    graphqlEndpoint: ADMIN_PATH,
+    landingPage: false,
+    graphiql: false,
+    batching: false,
+    logging: {
+      debug: (...args) => logger.debug(args),
+      info: (...args) => logger.info(args),
+      warn: (...args) => logger.warn(args),
+      error: (...args) => logger.error(args),
+    },
+    maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
+    context: (initial): AdminContext => {
+      // Only the plugin above hands requests over, with the verified admin.
+      if (!initial.admin) throw new Unauthenticated();
+      return Object.freeze({
+        requestId: requestIdOf(initial.request),
+        client: clientOf(initial.request, initial),
+        admin: initial.admin,
+        system,
+        jobs: options.jobs ?? null,
+      });
+    },
+    plugins: [
+      useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
+      useMalformedRequestErrors(),
+      useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
+      useWellFormedVariables(),
+      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      options.introspection ? {} : useDisableIntrospection(),
+      useAdminLog(logger),
+    ] as Plugin<AdminServerContext>[],
+  });
+}
+
+/** One line per admin operation: who, what, and whether it failed. Never variables. */
+function useAdminLog(logger: Logger): Plugin {
+  return {
+    onExecute({ args }) {
+      const started = performance.now();
+      const ctx = args.contextValue as Partial<AdminContext>;
+      return {
+        onExecuteDone({ result }) {
+          logger.info(
+            {
+              requestId: ctx.requestId,
+              admin: ctx.admin?.name ?? null,
+              operationName:
+                getOperationAST(args.document, args.operationName)?.name?.value ?? null,
+              durationMs: Math.round((performance.now() - started) * 10) / 10,
+              errors: 'errors' in result ? (result.errors?.length ?? 0) : 0,
+            },
+            'admin operation',
+          );
+        },
+      };
+    },
+  };
+}

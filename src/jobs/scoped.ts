@@ -1,0 +1,36 @@
+import type { Logger } from '../logging.ts';
+import type { Scope } from '../tenancy/scope.ts';
+import type { JobPayloads, JobQueue } from './queue.ts';
+
+/** The jobs a tenant's request may start: the platform's own (organization deletion) excluded. */
+export type TenantJobName = 'notify-comment' | 'export-organization';
+
+/** A job's ids without the organization, which comes from the scope. */
+export type TenantJobIds<N extends TenantJobName> = Omit<JobPayloads[N], 'organizationId'>;
+
+/**
+ * Enqueueing as one organization, as the GraphQL context holds it: the payload's organization is
+ * the scope's, never an argument, so a request can only start jobs for its own organization.
+ */
+export type ScopedJobs = Readonly<{
+  /** Enqueues the job; rejects when the queue cannot take it. */
+  send: <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => Promise<string>;
+  /** For a side effect that must not fail the request: a refusal is logged instead. */
+  sendOrLog: <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => Promise<void>;
+}>;
+
+export function scopedJobs(queue: JobQueue, scope: Scope, logger: Logger): ScopedJobs {
+  const send: ScopedJobs['send'] = (name, ids) =>
+    queue.send(name, {
+      ...ids,
+      organizationId: scope.organizationId,
+    } as unknown as JobPayloads[typeof name]);
+  return Object.freeze({
+    send,
+    sendOrLog: (name, ids) =>
+      send(name, ids).then(
+        () => undefined,
+        (error: unknown) => logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
+      ),
+  });
+}

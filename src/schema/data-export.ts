@@ -1,0 +1,74 @@
+import { builder } from '../builder.ts';
+import { NotFound, ServiceUnavailable } from '../errors.ts';
+import { rowKey } from '../tenancy/scope.ts';
+import { encodeGlobalId, idOf } from './ids.ts';
+
+const DataExportStatus = builder.enumType('DataExportStatus', {
+  values: {
+    PENDING: { description: 'Waiting for, or being written by, the export job.' },
+    READY: { description: '`content` holds the export until `expiresAt`.' },
+    FAILED: { description: 'The job failed on every attempt; request a new export.' },
+    EXPIRED: { description: 'Past `expiresAt`: the content is gone.' },
+  } as const,
+});
+
+const isExpired = (row: { expiresAt: Date | null }) =>
+  row.expiresAt !== null && row.expiresAt.getTime() <= Date.now();
+
+// Select mode: the (possibly large) content is read only when the field is asked for.
+builder.prismaObject('DataExport', {
+  description: "All of the organization's rows as JSON, written by a background job (OWNER only).",
+  select: { id: true, status: true, expiresAt: true },
+  fields: (t) => ({
+    id: t.id({ resolve: (row) => encodeGlobalId('DataExport', row.id) }),
+    status: t.field({
+      type: DataExportStatus,
+      resolve: (row) => (row.status === 'READY' && isExpired(row) ? 'EXPIRED' : row.status),
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
+    expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
+    content: t.string({
+      nullable: true,
+      description:
+        'The export (format scopegraph-export/1) while READY; null before and after expiry.',
+      select: { content: true },
+      resolve: (row) => (row.status === 'READY' && !isExpired(row) ? row.content : null),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  dataExport: t.withAuth({ owner: true }).prismaField({
+    type: 'DataExport',
+    args: { id: t.arg.id() },
+    resolve: async (query, _root, args, ctx) => {
+      const found = await ctx.db.dataExport.findUnique({
+        ...query,
+        where: rowKey(ctx.scope, idOf(args.id, 'DataExport')),
+      });
+      if (!found) throw new NotFound('DataExport');
+      return found;
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  requestDataExport: t.withAuth({ owner: true }).prismaField({
+    type: 'DataExport',
+    description:
+      'Starts an export of every row of the organization (OWNER only). Poll `dataExport(id)`.',
+    resolve: async (query, _root, _args, ctx) => {
+      if (!ctx.jobs) throw new ServiceUnavailable();
+      const created = await ctx.db.dataExport.create({
+        data: { organizationId: ctx.scope.organizationId, requestedById: ctx.scope.user.id },
+        select: { id: true },
+      });
+      await ctx.jobs.send('export-organization', { exportId: created.id });
+      return ctx.db.dataExport.findUniqueOrThrow({
+        ...query,
+        where: rowKey(ctx.scope, created.id),
+      });
+    },
+  }),
+}));

@@ -1,0 +1,62 @@
+import { builder } from '../builder.ts';
+import { encodeGlobalId } from './ids.ts';
+import { keysetPage } from './pagination.ts';
+
+// Not a Node: a notification is its recipient's alone, and `node(id)` would let any member of
+// the organization read a colleague's. It is reached only through `notifications`.
+builder.prismaObject('Notification', {
+  description: "A row of the signed-in user's outbox, written by a background job.",
+  fields: (t) => ({
+    id: t.id({ resolve: (row) => encodeGlobalId('Notification', row.id) }),
+    kind: t.exposeString('kind', { description: 'COMMENT_ON_YOUR_POST' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    readAt: t.expose('readAt', { type: 'DateTime', nullable: true }),
+    comment: t.relation('comment'),
+  }),
+});
+
+const NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] as const;
+
+builder.queryFields((t) => ({
+  notifications: t.withAuth({ member: true }).prismaConnection({
+    type: 'Notification',
+    cursor: 'organizationId_id',
+    description: "The signed-in user's notifications, newest first.",
+    args: { unreadOnly: t.arg.boolean({ required: false, defaultValue: false }) },
+    totalCount: (_parent, args, ctx) =>
+      ctx.db.notification.count({
+        where: { recipientId: ctx.scope.user.id, ...(args.unreadOnly ? { readAt: null } : {}) },
+      }),
+    resolve: async (query, _root, args, ctx) => {
+      const page = await keysetPage(query, 'desc', (cursor) =>
+        ctx.db.notification.findFirst({
+          where: { ...cursor.organizationId_id, recipientId: ctx.scope.user.id },
+          select: { createdAt: true, id: true },
+        }),
+      );
+      if (!page) return [];
+      return ctx.db.notification.findMany({
+        ...page,
+        where: {
+          ...page.where,
+          recipientId: ctx.scope.user.id,
+          ...(args.unreadOnly ? { readAt: null } : {}),
+        },
+        orderBy: [...NEWEST_FIRST],
+      });
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  markNotificationsRead: t.withAuth({ member: true }).int({
+    description: "Marks the signed-in user's unread notifications read; returns how many.",
+    resolve: async (_root, _args, ctx) => {
+      const { count } = await ctx.db.notification.updateMany({
+        where: { recipientId: ctx.scope.user.id, readAt: null },
+        data: { readAt: new Date() },
+      });
+      return count;
+    },
+  }),
+}));
