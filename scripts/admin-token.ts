@@ -1,5 +1,6 @@
 // npm run admin:token -- ops@example.com — prints a platform-admin token (one hour) for
-// /admin/graphql, signed with JWT_SECRET, or with the development secret the server generated.
+// /admin/graphql, signed with ADMIN_JWT_SECRET, else JWT_SECRET, else the development secret the
+// server generated.
 import { createAdminCredentials, isAdminName } from '../src/admin/credential.ts';
 import { resolveJwtSecret } from '../src/auth/secret.ts';
 import { loadConfig } from '../src/config.ts';
@@ -15,7 +16,7 @@ const { secret, source } = resolveJwtSecret({
   production: config.production,
   dataDir: config.dataDir,
 });
-if (source === 'generated') {
+if (source === 'generated' && !config.adminJwtSecret) {
   console.error(`No JWT_SECRET set: generated a development secret in ${config.dataDir}`);
 }
-console.log(await createAdminCredentials(secret).issue(name));
+console.log(await createAdminCredentials(config.adminJwtSecret ?? secret).issue(name));

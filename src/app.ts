@@ -86,7 +86,7 @@ export async function startApp(config: Config): Promise<App> {
     jobs,
     electricUrl: config.electricUrl,
     tokens,
-    adminSecret: secret,
+    adminSecret: config.adminJwtSecret ?? secret,
     logger,
     introspection: config.introspection,
     graphiql: config.production
@@ -97,7 +97,9 @@ export async function startApp(config: Config): Promise<App> {
   logger.info({ queue: jobs.kind, workers: config.jobWorkers }, 'job queue');
   if (demo) logger.info({ demo }, 'demo accounts (development only)');
   if (demo) {
-    const token = await createAdminCredentials(secret).issue('ops@scopegraph.example');
+    const token = await createAdminCredentials(config.adminJwtSecret ?? secret).issue(
+      'ops@scopegraph.example',
+    );
     logger.info({ endpoint: ADMIN_PATH, token }, 'platform admin token, 1 h (npm run admin:token)');
   }
   return Object.freeze({

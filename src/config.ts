@@ -10,6 +10,11 @@ export type Config = Readonly<{
   dataDir: string;
   /** HS256 secret for tokens this API issues; generated under dataDir in development. */
   jwtSecret: string | undefined;
+  /**
+   * HS256 secret for platform-admin tokens (/admin/graphql). Unset: the JWT secret. Set it in
+   * production, so that whoever can mint members' tokens cannot also mint admins'.
+   */
+  adminJwtSecret: string | undefined;
   /** Tokens from an external identity provider (all three set, or none). */
   jwks: Readonly<{ url: string; issuer: string; audience: string }> | undefined;
   introspection: boolean;
@@ -36,6 +41,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir: path.resolve(env.DATA_DIR ?? '.data'),
     jwtSecret: env.JWT_SECRET || undefined,
+    adminJwtSecret: env.ADMIN_JWT_SECRET || undefined,
     jwks: jwksUrl
       ? { url: jwksUrl, issuer: env.JWT_ISSUER ?? '', audience: env.JWT_AUDIENCE ?? '' }
       : undefined,

@@ -97,6 +97,14 @@ describe('the signing secret', () => {
     ).toBe(true);
     expect(loadConfig({})).toMatchObject({ introspection: true, seedDemo: true });
   });
+
+  it('configuration: jobs are worked here unless JOB_WORKERS=false; admins may get their own secret', () => {
+    expect(loadConfig({})).toMatchObject({ jobWorkers: true, adminJwtSecret: undefined });
+    expect(loadConfig({ JOB_WORKERS: 'false', ADMIN_JWT_SECRET: 's' })).toMatchObject({
+      jobWorkers: false,
+      adminJwtSecret: 's',
+    });
+  });
 });
 
 describe('structured logs', () => {
