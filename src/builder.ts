@@ -11,6 +11,7 @@ import type PrismaTypes from './generated/pothos-types.ts';
 import { getDatamodel } from './generated/pothos-types.ts';
 import type { PrismaClient } from './generated/prisma/client.ts';
 import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
+import { DATE_TIME_SCALAR } from './schema/scalars.ts';
 
 const CONNECTION_SIZE = { default: 25, max: 100 } as const;
 
@@ -99,12 +100,4 @@ export const builder = new SchemaBuilder<{
 builder.queryType({});
 builder.mutationType({});
 
-builder.scalarType('DateTime', {
-  description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-23T09:30:00.000Z',
-  serialize: (value) => value.toISOString(),
-  parseValue: (value) => {
-    const date = typeof value === 'string' ? new Date(value) : null;
-    if (!date || Number.isNaN(date.getTime())) throw new BadUserInput('Invalid DateTime');
-    return date;
-  },
-});
+builder.scalarType('DateTime', DATE_TIME_SCALAR);

@@ -5,6 +5,7 @@ import { BadUserInput, Conflict, NotFound, ServiceUnavailable } from '../errors.
 import type { AuditEntry, Organization, Prisma } from '../generated/prisma/client.ts';
 import { AuditActor } from '../generated/prisma/enums.ts';
 import type { DeadLetter, JobQueue } from '../jobs/queue.ts';
+import { DATE_TIME_SCALAR } from '../schema/scalars.ts';
 import { isUuid } from '../tenancy/ids.ts';
 import type { AdminContext } from './context.ts';
 
@@ -31,15 +32,7 @@ const builder = new SchemaBuilder<AdminTypes>({
 const PAGE = { default: 25, max: 100 } as const;
 const MAX_REASON = 500;
 
-builder.scalarType('DateTime', {
-  description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-23T09:30:00.000Z',
-  serialize: (value) => value.toISOString(),
-  parseValue: (value) => {
-    const date = typeof value === 'string' ? new Date(value) : null;
-    if (!date || Number.isNaN(date.getTime())) throw new BadUserInput('Invalid DateTime');
-    return date;
-  },
-});
+builder.scalarType('DateTime', DATE_TIME_SCALAR);
 
 const WITH_COUNTS = {
   _count: { select: { users: true, posts: true } },
