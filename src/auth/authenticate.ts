@@ -13,7 +13,13 @@ import type { TokenService } from './tokens.ts';
  * A verified token, not yet a member: the organization is known (and scopes the lookup of the
  * user), the user still has to exist in it.
  */
-export type Credential = Readonly<{ organization: Scope; userId: string }>;
+export type Credential = Readonly<{
+  organization: Scope;
+  userId: string;
+  /** The token's `iat` and `exp`, in seconds since the epoch. */
+  issuedAt: number;
+  expiresAt: number;
+}>;
 
 /**
  * Step one of turning a request's Authorization header into a Scope, without the database: no
@@ -31,7 +37,12 @@ export async function verifyCredential(
   const organization = forOrganizationId(claims.organizationId, () =>
     Promise.reject(new Error('loaded with the user below')),
   );
-  return Object.freeze({ organization, userId: claims.userId });
+  return Object.freeze({
+    organization,
+    userId: claims.userId,
+    issuedAt: claims.issuedAt,
+    expiresAt: claims.expiresAt,
+  });
 }
 
 /**

@@ -7,10 +7,16 @@ const TTL = '12h';
 /** The claim that names the organization; `sub` names the user. */
 const ORG_CLAIM = 'org';
 
-export type VerifiedClaims = Readonly<{ userId: string; organizationId: string }>;
+export type VerifiedClaims = Readonly<{
+  userId: string;
+  organizationId: string;
+  /** `iat` and `exp`, in seconds since the epoch. */
+  issuedAt: number;
+  expiresAt: number;
+}>;
 
 export type TokenService = Readonly<{
-  issue: (claims: VerifiedClaims) => Promise<string>;
+  issue: (claims: Pick<VerifiedClaims, 'userId' | 'organizationId'>) => Promise<string>;
   /** The claims of a valid token, or null: the reason is deliberately not reported. */
   verify: (token: string) => Promise<VerifiedClaims | null>;
 }>;
@@ -34,7 +40,7 @@ export function createTokenService(options: TokenOptions): TokenService {
       algorithms: ['HS256'],
       issuer: ISSUER,
       audience: AUDIENCE,
-      requiredClaims: ['sub', 'exp', ORG_CLAIM],
+      requiredClaims: ['sub', 'iat', 'exp', ORG_CLAIM],
     });
     return payload;
   }
@@ -45,7 +51,7 @@ export function createTokenService(options: TokenOptions): TokenService {
       algorithms: ['RS256', 'ES256', 'EdDSA'],
       issuer: options.jwks.issuer,
       audience: options.jwks.audience,
-      requiredClaims: ['sub', 'exp', ORG_CLAIM],
+      requiredClaims: ['sub', 'iat', 'exp', ORG_CLAIM],
     });
     return payload;
   }
@@ -73,7 +79,13 @@ export function createTokenService(options: TokenOptions): TokenService {
       }
       const organizationId = payload[ORG_CLAIM];
       if (!isUuid(payload.sub) || !isUuid(organizationId)) return null;
-      return { userId: payload.sub, organizationId };
+      if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return null;
+      return {
+        userId: payload.sub,
+        organizationId,
+        issuedAt: payload.iat,
+        expiresAt: payload.exp,
+      };
     },
   });
 }

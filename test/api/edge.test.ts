@@ -37,6 +37,7 @@ describe('tokens from an external identity provider (JWKS)', () => {
       .setIssuer(claims.iss)
       .setAudience(claims.aud)
       .setSubject(claims.sub)
+      .setIssuedAt()
       .setExpirationTime('5m')
       .sign(privateKey);
 
@@ -50,7 +51,7 @@ describe('tokens from an external identity provider (JWKS)', () => {
       sub: 'a1a2a3a4-b1b2-4c1c-9d1d-e1e2e3e4e5e6',
     };
     const good = await idpToken({ ...claims, iss: 'https://idp.example', aud: 'scopegraph' });
-    expect(await tokens.verify(good)).toEqual({
+    expect(await tokens.verify(good)).toMatchObject({
       userId: claims.sub,
       organizationId: claims.org,
     });
