@@ -1,17 +1,19 @@
 import type { Plugin } from 'graphql-yoga';
-import { OrganizationSuspended } from './errors.ts';
+import { BadUserInput, OrganizationSuspended } from './errors.ts';
 import type { Logger } from './logging.ts';
+import { checkWhere, loadWhereParser, MAX_WHERE_PARAMS } from './shape-where.ts';
 import type { Scope } from './tenancy/scope.ts';
 
 /**
  * `GET /v1/shape`: ElectricSQL's shape API behind the API's own authentication.
  *
  * A client of Electric chooses its shape's `where` itself, so on its own anyone could ask for
- * another organization's rows. Here the organization comes from the token: the proxy allows only
- * listed tables and columns, ANDs `organization_id = '<the scope's organization>'` in front of
- * whatever `where` the client sent (refusing a `where` that is not one self-contained
- * expression), forwards to `ELECTRIC_URL`, and streams Electric's answer back with its headers.
- * Nothing reaches Electric without the tenant filter.
+ * another organization's rows, and Electric reads them as the table owner, past row-level
+ * security. Here the organization comes from the token: the proxy allows only listed tables and
+ * columns, checks the client's `where` against PostgreSQL's grammar (src/shape-where.ts), ANDs
+ * the organization in front of the `where` printed from that tree as a bound parameter, forwards
+ * to `ELECTRIC_URL`, and streams Electric's answer back with its headers. Nothing reaches
+ * Electric without the tenant filter, and nothing of the client's text reaches it as SQL.
  */
 export const SHAPE_PATH = '/v1/shape';
 
@@ -24,7 +26,6 @@ export const SHAPE_TABLES: Readonly<Record<string, readonly string[]>> = Object.
 
 /** Electric's parameters that pass through unchanged (besides `params[n]`). */
 const PASSTHROUGH = new Set(['offset', 'handle', 'live', 'cursor', 'replica', 'log']);
-const MAX_WHERE = 2_000;
 /** Hop-by-hop, or no longer true once the body has been read through fetch (decompressed). */
 const DROPPED_HEADERS = new Set([
   'connection',
@@ -53,6 +54,9 @@ class Refused extends Error {
 }
 
 export function useShapeProxy(options: ShapeProxyOptions): Plugin {
+  // Loaded while the server starts; a request that comes earlier waits for it, and a failure to
+  // load is the first request's error.
+  if (options.electricUrl) loadWhereParser().catch(() => {});
   return {
     async onRequest({ request, url, endResponse }) {
       if (url.pathname !== SHAPE_PATH) return;
@@ -75,7 +79,7 @@ async function handle(request: Request, url: URL, options: ShapeProxyOptions): P
       });
     if (!scope) throw new Refused(401, 'UNAUTHENTICATED', 'Invalid or missing token');
     const upstream = new URL(SHAPE_PATH, options.electricUrl);
-    upstream.search = shapeParams(url.searchParams, scope).toString();
+    upstream.search = (await shapeParams(url.searchParams, scope)).toString();
     let response: Response;
     try {
       const etag = request.headers.get('if-none-match');
@@ -97,7 +101,9 @@ async function handle(request: Request, url: URL, options: ShapeProxyOptions): P
     if (cacheControl) headers.set('cache-control', cacheControl.replace(/\bpublic\b/g, 'private'));
     headers.append('vary', 'authorization');
     return new Response(response.body, { status: response.status, headers });
-  } catch (error) {
+  } catch (caught) {
+    const error =
+      caught instanceof BadUserInput ? new Refused(400, caught.code, caught.message) : caught;
     if (!(error instanceof Refused)) throw error;
     return Response.json(
       { message: error.message, code: error.code },
@@ -106,74 +112,61 @@ async function handle(request: Request, url: URL, options: ShapeProxyOptions): P
   }
 }
 
-/** The parameters Electric receives: the client's, checked, with the tenant filter in front. */
-export function shapeParams(client: URLSearchParams, scope: Scope): URLSearchParams {
-  const out = new URLSearchParams();
+/**
+ * The parameters Electric receives: the client's, checked, with the tenant filter in front. The
+ * forwarded `where` is `"organization_id" = $1 AND (<the client's where, printed from its parse
+ * tree>)`, the organization is `params[1]`, and the client's `$k` / `params[k]` become `$k+1` /
+ * `params[k+1]`: no text of the client's reaches Electric as SQL, and no `$n` of the client's can
+ * name the organization's parameter.
+ */
+export async function shapeParams(client: URLSearchParams, scope: Scope): Promise<URLSearchParams> {
+  const clientParams = new Map<number, string>();
   for (const key of new Set(client.keys())) {
     if (client.getAll(key).length > 1) throw bad(`Repeated parameter: ${key}`);
-    if (!['table', 'where', 'columns'].includes(key) && !PASSTHROUGH.has(key)) {
-      if (!/^params\[[1-9][0-9]{0,2}\]$/.test(key)) throw bad(`Unknown parameter: ${key}`);
-    }
+    if (['table', 'where', 'columns'].includes(key) || PASSTHROUGH.has(key)) continue;
+    const number = /^params\[([1-9][0-9]{0,2})\]$/.exec(key)?.[1];
+    if (!number || Number(number) > MAX_WHERE_PARAMS) throw bad(`Unknown parameter: ${key}`);
+    const value = client.get(key) ?? '';
+    if (value.includes('\0')) throw bad(`${key} contains a NUL character`);
+    clientParams.set(Number(number), value);
   }
   const table = client.get('table') ?? '';
-  const allowed = SHAPE_TABLES[table];
+  const allowed = Object.hasOwn(SHAPE_TABLES, table) ? SHAPE_TABLES[table] : undefined;
   if (!allowed) throw bad(`Unknown table: ${table || '(none)'}`);
-  out.set('table', table);
   const columns = client.get('columns');
   const chosen = columns ? columns.split(',').map((column) => column.trim()) : [...allowed];
   for (const column of chosen) {
     if (!allowed.includes(column)) throw bad(`Unknown column: ${column}`);
   }
   for (const key of ['organization_id', 'id']) if (!chosen.includes(key)) chosen.push(key);
+  const where = client.get('where')?.trim() ? client.get('where') : null;
+  const checked =
+    where === null ? null : await checkWhere(where, { columns: allowed, paramOffset: 1 });
+  // Every `$k` the where uses has its `params[k]`, and there is no other: numbered 1 to n.
+  const used = checked?.params ?? new Set<number>();
+  for (let k = 1; k <= Math.max(used.size, clientParams.size); k++) {
+    if (!used.has(k)) {
+      throw bad(
+        clientParams.has(k)
+          ? `params[${k}] is not used by the where clause`
+          : `Parameters are numbered from $1 without gaps: $${k} is missing`,
+      );
+    }
+    if (!clientParams.has(k)) throw bad(`The where clause uses $${k} but params[${k}] is missing`);
+  }
+  const out = new URLSearchParams();
+  out.set('table', table);
   out.set('columns', chosen.join(','));
-  const where = client.get('where');
-  if (where !== null && !isSelfContained(where)) {
-    throw bad('The where clause must be one self-contained expression');
+  const tenant = `"organization_id" = $1`;
+  out.set('where', checked ? `${tenant} AND (${checked.sql})` : tenant);
+  out.set('params[1]', scope.organizationId);
+  for (const [k, value] of [...clientParams].sort(([x], [y]) => x - y)) {
+    out.set(`params[${k + 1}]`, value);
   }
-  // The organization id is a branded, validated UUID: safe to inline.
-  const tenant = `organization_id = '${scope.organizationId}'`;
-  out.set('where', where?.trim() ? `${tenant} AND (${where})` : tenant);
-  for (const [key, value] of client) {
-    if (PASSTHROUGH.has(key) || key.startsWith('params[')) out.set(key, value);
-  }
+  for (const [key, value] of client) if (PASSTHROUGH.has(key)) out.set(key, value);
   return out;
 }
 
-function bad(message: string): Refused {
-  return new Refused(400, 'BAD_USER_INPUT', message);
-}
-
-/**
- * True when `where` can be put inside parentheses and ANDed without changing what surrounds it:
- * balanced parentheses outside string literals and quoted identifiers, every literal and
- * identifier closed, and no statement separator or comment. Electric parses and limits the
- * expression further; this only makes sure it cannot escape the AND.
- */
-export function isSelfContained(where: string): boolean {
-  if (where.length > MAX_WHERE) return false;
-  let depth = 0;
-  for (let i = 0; i < where.length; i++) {
-    const char = where[i];
-    const next = where[i + 1];
-    if (char === "'" || char === '"') {
-      // A literal or quoted identifier: a doubled quote is an escaped one.
-      let closed = false;
-      for (i++; i < where.length; i++) {
-        if (where[i] === char) {
-          if (where[i + 1] === char) i++;
-          else {
-            closed = true;
-            break;
-          }
-        }
-      }
-      if (!closed) return false;
-    } else if (char === '(') depth++;
-    else if (char === ')') {
-      if (--depth < 0) return false;
-    } else if (char === ';' || char === '\\' || (char === '$' && next === '$')) return false;
-    else if ((char === '-' && next === '-') || (char === '/' && next === '*')) return false;
-    else if (char === '\0') return false;
-  }
-  return depth === 0;
+function bad(message: string): BadUserInput {
+  return new BadUserInput(message);
 }
