@@ -202,9 +202,10 @@ class Printer {
         return `${left} ${like} ${this.operand(rexpr, depth)}`;
       }
       case 'AEXPR_IN': {
+        // The grammar writes `IN` as `=` and `NOT IN` as `<>`; nothing else is an IN list.
+        const keyword = operator === '=' ? 'IN' : operator === '<>' ? 'NOT IN' : undefined;
         const items = this.list(rexpr, depth);
-        if (items.length === 0) throw refused('an empty IN list');
-        const keyword = operator === '<>' ? 'NOT IN' : 'IN';
+        if (!keyword || items.length === 0) throw refused('this IN list');
         return `${left} ${keyword} (${items.join(', ')})`;
       }
       case 'AEXPR_BETWEEN':
