@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import type { TestDatabase } from './database.ts';
@@ -153,5 +153,3 @@ async function ownerConnection(database: TestDatabase): Promise<Owner> {
     close: async () => {},
   };
 }
-
-export type { IncomingMessage, Server };
