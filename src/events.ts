@@ -21,9 +21,15 @@ export type TenantEvents = {
   accessChanged: AccessChange;
 };
 
+/** `password_changed` is for a password change that invalidates the member's older tokens. */
 export type AccessChange = Readonly<{
   userId?: string;
-  reason: 'member_removed' | 'role_changed' | 'organization_suspended' | 'deletion_requested';
+  reason:
+    | 'member_removed'
+    | 'role_changed'
+    | 'password_changed'
+    | 'organization_suspended'
+    | 'deletion_requested';
 }>;
 
 export type EventName = keyof TenantEvents;
