@@ -3,6 +3,7 @@ import type { Client } from './client-address.ts';
 import { Unauthenticated } from './errors.ts';
 import type { ScopedEvents } from './events.ts';
 import type { ScopedJobs } from './jobs/scoped.ts';
+import type { MemberStreams } from './streams.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx } from './tenancy/scoped-client.ts';
 
@@ -11,7 +12,9 @@ import type { ScopedTx } from './tenancy/scoped-client.ts';
  * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
  * could reach another organization's rows: `events` publishes and subscribes as the scope's
  * organization only, `jobs` enqueues jobs for it only (null when the API runs without a queue),
- * and `accounts` only signs up (a new organization) and signs in (with credentials).
+ * `accounts` only signs up (a new organization) and signs in (with credentials), and `streams`
+ * (not for a query operation) streams events as the request's member, for as long as the
+ * member's access lasts (src/streams.ts).
  */
 export type Context = Readonly<{
   requestId: string;
@@ -22,6 +25,7 @@ export type Context = Readonly<{
   events: ScopedEvents | null;
   jobs: ScopedJobs | null;
   accounts: Accounts;
+  streams: MemberStreams | null;
 }>;
 
 /** The context of an authenticated member, as resolvers behind `authScopes` see it. */
@@ -31,4 +35,10 @@ export type MemberContext = Context &
 export function requireMember(ctx: Context): MemberContext {
   if (!ctx.scope?.user || !ctx.db || !ctx.events) throw new Unauthenticated();
   return ctx as MemberContext;
+}
+
+/** The member's streams, for a subscription's `subscribe` and `resolve`. */
+export function requireStreams(ctx: Context): MemberStreams {
+  if (!requireMember(ctx).streams) throw new Unauthenticated();
+  return ctx.streams as MemberStreams;
 }

@@ -73,3 +73,18 @@ export class ServiceUnavailable extends AppError {
     });
   }
 }
+
+/**
+ * A member (or their organization) already has as many open subscription streams on this
+ * instance as allowed (src/streams.ts); one must end before another starts.
+ */
+export class TooManyStreams extends AppError {
+  readonly code = 'TOO_MANY_STREAMS';
+  constructor(limit: number, per: 'member' | 'organization') {
+    super(`Too many open streams: at most ${limit} per ${per}`, {
+      code: 'TOO_MANY_STREAMS',
+      limit,
+      http: { status: 429 },
+    });
+  }
+}

@@ -13,7 +13,24 @@ export type TenantEvents = {
   postUpdated: Readonly<{ id: string }>;
   postDeleted: Readonly<{ id: string }>;
   commentAdded: Readonly<{ id: string; postId: string }>;
+  /**
+   * A control event: a member's access may have ended (removed, role changed) or, without
+   * `userId`, every member's (suspension, deletion). Open streams of the organization re-check
+   * their member against the database when they hear it (src/streams.ts).
+   */
+  accessChanged: AccessChange;
 };
+
+/** `password_changed` is for a password change that invalidates the member's older tokens. */
+export type AccessChange = Readonly<{
+  userId?: string;
+  reason:
+    | 'member_removed'
+    | 'role_changed'
+    | 'password_changed'
+    | 'organization_suspended'
+    | 'deletion_requested';
+}>;
 
 export type EventName = keyof TenantEvents;
 
@@ -33,6 +50,11 @@ export type EventBus = Readonly<{
   /** Where events travel: in this process, or through Redis to every instance. */
   kind: 'memory' | 'redis';
   scoped: (scope: Scope) => ScopedEvents;
+  /**
+   * For the platform admin, who acts on organizations by id (src/admin/schema.ts): the control
+   * event on that organization's topic. It carries no data, only a reason to re-check.
+   */
+  accessChanged: (organizationId: string, change: AccessChange) => void;
   close: () => Promise<void>;
 }>;
 
@@ -68,22 +90,21 @@ export function createEventBus(
   } else {
     pubSub = createPubSub<Topics>();
   }
+  const publish = pubSub.publish as (key: string, id: string, value: unknown) => void;
   return Object.freeze({
     kind: options.redisUrl ? 'redis' : 'memory',
     scoped: (scope: Scope) =>
       Object.freeze({
         publish: <K extends EventName>(event: K, payload: TenantEvents[K]) =>
-          (pubSub.publish as (key: string, id: string, value: unknown) => void)(
-            event,
-            scope.organizationId,
-            payload,
-          ),
+          publish(event, scope.organizationId, payload),
         subscribe: <K extends EventName>(event: K) =>
           (pubSub.subscribe as (key: string, id: string) => AsyncIterable<TenantEvents[K]>)(
             event,
             scope.organizationId,
           ),
       }),
+    accessChanged: (organizationId: string, change: AccessChange) =>
+      publish('accessChanged', organizationId, change),
     close: () => close(),
   });
 }

@@ -27,6 +27,7 @@ import {
 import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
 import { schema } from './schema/index.ts';
 import { useShapeProxy } from './shape-proxy.ts';
+import { createStreamSlots, memberStreams, type StreamLimits } from './streams.ts';
 import { createScopedClients } from './tenancy/scoped-client.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
@@ -45,6 +46,8 @@ export type ApiOptions = Readonly<{
   graphiql: Readonly<{ defaultQuery: string; headers?: string }> | false;
   /** Signs and checks platform-admin tokens (src/admin/); unset turns /admin/graphql off. */
   adminSecret?: string | undefined;
+  /** Open subscription streams allowed per member and per organization, on each instance. */
+  streamLimits?: StreamLimits;
 }>;
 
 export type Api = Readonly<{
@@ -65,6 +68,7 @@ export function createApi(options: ApiOptions): Api {
   const scoped = createScopedClients(database.adapter);
   const accounts = createAccounts(system, scoped, tokens);
   const eventBus = options.events ?? createEventBus();
+  const streamSlots = createStreamSlots(options.streamLimits);
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -102,6 +106,7 @@ export function createApi(options: ApiOptions): Api {
           events: null,
           jobs: null,
           accounts,
+          streams: null,
         });
       }
       const events = eventBus.scoped(credential.organization);
@@ -109,7 +114,8 @@ export function createApi(options: ApiOptions): Api {
       if (!wantsUnitOfWork(request)) {
         const db = scoped.scopedDb(credential.organization);
         const scope = await memberScope(credential, db);
-        return Object.freeze({ requestId, client, scope, db, events, jobs, accounts });
+        const streams = memberStreams({ credential, scoped, events, slots: streamSlots });
+        return Object.freeze({ requestId, client, scope, db, events, jobs, accounts, streams });
       }
       // Ended by the plugin when execution is done (or, failing that, when the response goes
       // out), and here at once if the member lookup fails.
@@ -119,7 +125,16 @@ export function createApi(options: ApiOptions): Api {
         await endUnitOfWork(request, 'rollback');
         throw error;
       });
-      return Object.freeze({ requestId, client, scope, db: unitOfWork.db, events, jobs, accounts });
+      return Object.freeze({
+        requestId,
+        client,
+        scope,
+        db: unitOfWork.db,
+        events,
+        jobs,
+        accounts,
+        streams: null,
+      });
     },
     plugins: [
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
@@ -127,6 +142,7 @@ export function createApi(options: ApiOptions): Api {
         secret: options.adminSecret,
         system,
         jobs: options.jobs,
+        events: eventBus,
         logger,
         introspection: options.introspection,
       }),

@@ -103,6 +103,8 @@ try {
         events: scope ? events.scoped(scope) : null,
         jobs: null,
         accounts: noAccounts,
+        // Subscriptions are not measured here.
+        streams: null,
       });
     },
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },

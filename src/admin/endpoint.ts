@@ -6,6 +6,7 @@ import { clientOf } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
 import { maskError } from '../error-masking.ts';
 import { Unauthenticated } from '../errors.ts';
+import type { EventBus } from '../events.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import {
   REQUEST_LIMITS,
@@ -32,6 +33,8 @@ export type AdminEndpointOptions = Readonly<{
   secret: string | undefined;
   system: SystemClient;
   jobs: JobQueue | undefined;
+  /** Where control events go, so that the streams of a suspended organization end at once. */
+  events: EventBus;
   logger: Logger;
   introspection: boolean;
 }>;
@@ -106,6 +109,7 @@ function createAdminYoga(options: AdminEndpointOptions) {
         admin: initial.admin,
         system,
         jobs: options.jobs ?? null,
+        accessChanged: options.events.accessChanged,
       });
     },
     plugins: [

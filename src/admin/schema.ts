@@ -202,6 +202,9 @@ builder.mutationType({
             });
           }
         });
+        // After the commit, so that the streams' re-check sees it; sent again on a repeat, for
+        // an instance that missed the first (a lost event costs nothing more than a re-check).
+        ctx.accessChanged(id, { reason: 'organization_suspended' });
         return loadOrganization(ctx, id);
       },
     }),
@@ -238,6 +241,7 @@ builder.mutationType({
             await tx.auditEntry.create({ data: entry(ctx, id, 'organization.deletion_requested') });
           }
         });
+        ctx.accessChanged(id, { reason: 'deletion_requested' });
         const organization = await loadOrganization(ctx, id);
         // After the commit: on the embedded database the queue shares the one connection.
         const jobId = await queue.send('delete-organization', {

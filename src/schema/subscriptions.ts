@@ -1,5 +1,6 @@
+import { filter, pipe } from '@graphql-yoga/subscription';
 import { builder } from '../builder.ts';
-import { requireMember } from '../context.ts';
+import { requireMember, requireStreams } from '../context.ts';
 import { NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { encodeGlobalId, idOf } from './ids.ts';
@@ -11,6 +12,10 @@ import { encodeGlobalId, idOf } from './ids.ts';
  * client before it is delivered, so a subscriber sees what a query would show it at that moment
  * (null once the row is gone). Each `subscribe` calls `requireMember` itself: the auth scopes
  * are checked when an event is resolved, and a subscription must not start without a member.
+ *
+ * Every stream is opened through `streams.open` and every event resolved through
+ * `streams.read` (src/streams.ts): the member is checked again with each event, in the same
+ * unit of work as the row, and the stream ends as soon as access does.
  */
 builder.subscriptionType({});
 
@@ -26,12 +31,15 @@ builder.subscriptionFields((t) => {
       type: 'Post',
       nullable: true,
       description,
-      subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe(event),
+      subscribe: (_root, _args, ctx) =>
+        requireStreams(ctx).open(requireMember(ctx).events.subscribe(event)),
       resolve: (query, payload, _args, ctx) =>
-        ctx.db.post.findUnique({
-          ...query,
-          where: rowKey(ctx.scope, (payload as { id: string }).id),
-        }),
+        requireStreams(ctx).read((db) =>
+          db.post.findUnique({
+            ...query,
+            where: rowKey(ctx.scope, (payload as { id: string }).id),
+          }),
+        ),
     });
   return {
     postCreated: postEvent(
@@ -45,15 +53,16 @@ builder.subscriptionFields((t) => {
     postDeleted: t.withAuth({ member: true }).field({
       type: DeletedPost,
       description: "A post deleted in the signed-in user's organization: its id only.",
-      subscribe: (_root, _args, ctx) => requireMember(ctx).events.subscribe('postDeleted'),
-      resolve: (event) => event as { id: string },
+      subscribe: (_root, _args, ctx) =>
+        requireStreams(ctx).open(requireMember(ctx).events.subscribe('postDeleted')),
+      resolve: (event, _args, ctx) => requireStreams(ctx).read(async () => event as { id: string }),
     }),
     commentAdded: t.withAuth({ member: true }).prismaField({
       type: 'Comment',
       nullable: true,
       description: "A comment added to one post of the signed-in user's organization.",
       args: { postId: t.arg.id() },
-      subscribe: async function* (_root, args, context) {
+      subscribe: async (_root, args, context) => {
         const ctx = requireMember(context);
         // Checked once, when the subscription starts: another organization's post is NOT_FOUND,
         // exactly like a post that does not exist.
@@ -63,15 +72,20 @@ builder.subscriptionFields((t) => {
           select: { id: true },
         });
         if (!post) throw new NotFound('Post');
-        for await (const event of ctx.events.subscribe('commentAdded')) {
-          if (event.postId === postId) yield event;
-        }
+        return requireStreams(ctx).open(
+          pipe(
+            ctx.events.subscribe('commentAdded'),
+            filter((event) => event.postId === postId),
+          ),
+        );
       },
       resolve: (query, event, _args, ctx) =>
-        ctx.db.comment.findUnique({
-          ...query,
-          where: rowKey(ctx.scope, (event as { id: string }).id),
-        }),
+        requireStreams(ctx).read((db) =>
+          db.comment.findUnique({
+            ...query,
+            where: rowKey(ctx.scope, (event as { id: string }).id),
+          }),
+        ),
     }),
   };
 });

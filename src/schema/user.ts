@@ -136,7 +136,7 @@ builder.mutationFields((t) => ({
       if (member.role === input.role) {
         return ctx.db.user.findUniqueOrThrow({ ...query, where: key });
       }
-      return withAuditEntry(
+      const changed = await withAuditEntry(
         ctx,
         {
           action: 'member.role_changed',
@@ -146,6 +146,9 @@ builder.mutationFields((t) => ({
         },
         () => ctx.db.user.update({ ...query, where: key, data: { role: input.role } }),
       );
+      // After the commit: the member's open streams re-check their access (src/streams.ts).
+      ctx.events.publish('accessChanged', { userId: id, reason: 'role_changed' });
+      return changed;
     },
   }),
   removeMember: t.withAuth({ admin: true }).field({
@@ -175,6 +178,8 @@ builder.mutationFields((t) => ({
         },
         () => ctx.db.user.delete({ where: key, select: { id: true } }),
       );
+      // After the commit: the member's open streams end at once (src/streams.ts).
+      ctx.events.publish('accessChanged', { userId: id, reason: 'member_removed' });
       return { deletedId: args.userId };
     },
   }),

@@ -3,9 +3,14 @@
  * mode, as Yoga serves it): POST with `Accept: text/event-stream`, then read `next` events.
  */
 export type Subscription = Readonly<{
-  /** The next `next` event's payload, or null if none arrives within `ms`. */
+  /**
+   * The next `next` event's payload, or null if none arrives within `ms` (at once, once the
+   * stream has ended and every event was read).
+   */
   next: (ms?: number) => Promise<SsePayload | null>;
   status: number;
+  /** Settles when the response body ends: `complete` if the server sent a `complete` event. */
+  ended: Promise<'complete' | 'closed'>;
   /** Every frame received so far, for failure messages. */
   frames: () => string[];
   close: () => void;
@@ -39,12 +44,14 @@ export async function subscribe(
   const waiting: ((payload: SsePayload | null) => void)[] = [];
   let buffer = '';
   const frames: string[] = [];
+  let over = false;
+  let completed = false;
   const deliver = (payload: SsePayload) => {
     const waiter = waiting.shift();
     if (waiter) waiter(payload);
     else queue.push(payload);
   };
-  void (async () => {
+  const ended = (async () => {
     try {
       for (;;) {
         const chunk = await reader?.read();
@@ -64,19 +71,25 @@ export async function subscribe(
             .map((line) => line.slice(5).trim())
             .join('\n');
           if (event === 'next' && data) deliver(JSON.parse(data) as SsePayload);
+          if (event === 'complete') completed = true;
         }
       }
       frames.push('(stream ended)');
     } catch (error) {
       frames.push(`(stream failed: ${String(error)})`);
     }
+    over = true;
+    for (const waiter of waiting.splice(0)) waiter(null);
+    return completed ? ('complete' as const) : ('closed' as const);
   })();
   return Object.freeze({
     status: response.status,
     frames: () => [...frames],
+    ended,
     next: (ms = 3_000) => {
       const queued = queue.shift();
       if (queued) return Promise.resolve(queued);
+      if (over) return Promise.resolve(null);
       return new Promise<SsePayload | null>((resolve) => {
         const timer = setTimeout(() => {
           const index = waiting.indexOf(settle);

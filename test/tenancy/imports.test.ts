@@ -22,6 +22,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
+    'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile.test.ts', // seeds tenants; deletes a user and an org under their tokens
