@@ -1,3 +1,4 @@
+import { decodeBase64, decodeCursorChunk } from '@pothos/core';
 import {
   type GraphQLArgument,
   type GraphQLField,
@@ -8,6 +9,7 @@ import {
   isObjectType,
 } from 'graphql';
 import { BadUserInput } from './errors.ts';
+import { isUuid } from './tenancy/ids.ts';
 
 /**
  * What a query costs is what it makes the server return. A field whose result is a list costs
@@ -15,6 +17,7 @@ import { BadUserInput } from './errors.ts';
  * themselves, found by type and name in the schema rather than field by field:
  * - a list argument (`nodes(ids:)`): one item per element;
  * - a size argument (`first`/`last` on connections, `pageSize`): its value, or its default.
+ * Cursors are checked here too (checkCursor): like the list cap, before any resolver runs.
  * A list with neither is sized by the field above it (a connection's `edges`, a page's
  * `nodes`) and counts once; `unsizedLists` finds any list that is sized by nothing, and a test
  * keeps that list empty.
@@ -34,6 +37,33 @@ const isSizeArgument = (arg: GraphQLArgument) =>
 
 const isListArgument = (arg: GraphQLArgument) => isListType(getNullableType(arg.type));
 
+const isCursorArgument = <C>(arg: GraphQLArgument, field: GraphQLField<unknown, C>) =>
+  (arg.name === 'after' || arg.name === 'before') &&
+  getNamedType(arg.type).name === 'String' &&
+  field.args.some((other) => other.name === 'first');
+
+/**
+ * A connection cursor is Pothos' encoding of the row's key, and every key here is
+ * (organizationId, id): two UUIDs. Pothos decodes whatever tags a cursor carries, `O:` (JSON)
+ * among them, and hands the values to Prisma as they are: a forged object there is a Prisma
+ * filter (`{"not": …}`) or a masked 500. Decoded with Pothos' own decoder, anything but UUID
+ * strings is BAD_USER_INPUT; a cursor Pothos cannot decode is left to its own (coded) error.
+ */
+function checkCursor(cursor: string, argument: string): void {
+  let values: unknown;
+  try {
+    const decoded = decodeBase64(cursor);
+    if (!decoded.startsWith('GPC:')) return;
+    values = decodeCursorChunk(decoded.slice('GPC:'.length));
+  } catch {
+    return;
+  }
+  const parts = Array.isArray(values) ? values : [values];
+  if (!parts.every((part) => typeof part === 'string' && isUuid(part))) {
+    throw new BadUserInput('Invalid cursor', argument);
+  }
+}
+
 /** The number of items `field` asks for with `args`, or null when its arguments do not say. */
 function requestedItems<C>(
   args: Record<string, unknown>,
@@ -52,6 +82,8 @@ function requestedItems<C>(
         );
       }
       items = Math.max(items ?? 0, length);
+    } else if (isCursorArgument(arg, field) && typeof value === 'string') {
+      checkCursor(value, arg.name);
     } else if (isSizeArgument(arg)) {
       const fallback = typeof arg.defaultValue === 'number' ? arg.defaultValue : null;
       const asked = typeof value === 'number' ? value : fallback;
