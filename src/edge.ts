@@ -104,3 +104,29 @@ export function useCsrfPrevention(): Plugin {
     },
   };
 }
+
+/**
+ * graphql-js ends a message with " Did you mean …?" when a name is close to one the schema has
+ * (fields, arguments, types, enum values, in documents and in variables). With introspection
+ * off that would spell the schema out, one guess at a time: the suggestion is cut off, the rest
+ * of the message (and its code) stays.
+ */
+export function useHiddenSuggestions(): Plugin {
+  const hide = <E extends { message: string }>(error: E): E => {
+    const at = error.message.lastIndexOf(' Did you mean ');
+    if (at >= 0) error.message = error.message.slice(0, at);
+    return error;
+  };
+  return {
+    onValidate:
+      () =>
+      ({ valid, result, setResult }) => {
+        if (!valid) setResult(result.map(hide));
+      },
+    onExecute: () => ({
+      onExecuteDone: ({ result }) => {
+        if ('errors' in result) result.errors?.forEach(hide);
+      },
+    }),
+  };
+}

@@ -1,4 +1,3 @@
-import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
@@ -12,7 +11,7 @@ import { clientAddress } from './client-address.ts';
 import type { Context } from './context.ts';
 import type { Database } from './db/database.ts';
 import { createSystemClient } from './db/system.ts';
-import { corsFor, useCsrfPrevention, useSecurityHeaders } from './edge.ts';
+import { corsFor, useCsrfPrevention, useHiddenSuggestions, useSecurityHeaders } from './edge.ts';
 import { maskError } from './error-masking.ts';
 import { createEventBus, type EventBus } from './events.ts';
 import type { JobQueue } from './jobs/queue.ts';
@@ -170,7 +169,7 @@ export function createApi(options: ApiOptions): Api {
         ],
       }),
       // With the schema hidden, "Did you mean …?" would still spell it out field by field.
-      ...(options.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
+      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
       // Every answer, from every route above and below, on its way out.
       useSecurityHeaders(),
       useReadinessCheck({

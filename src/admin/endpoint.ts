@@ -1,10 +1,9 @@
-import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { ClientOf } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
-import { useCsrfPrevention } from '../edge.ts';
+import { useCsrfPrevention, useHiddenSuggestions } from '../edge.ts';
 import { maskError } from '../error-masking.ts';
 import { Unauthenticated } from '../errors.ts';
 import type { JobQueue } from '../jobs/queue.ts';
@@ -120,7 +119,7 @@ function createAdminYoga(options: AdminEndpointOptions) {
       useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
       useWellFormedVariables(),
       useCsrfPrevention(),
-      ...(options.introspection ? [] : [useDisableIntrospection(), blockFieldSuggestionsPlugin()]),
+      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
       useAdminLog(logger),
     ] as Plugin<AdminServerContext>[],
   });

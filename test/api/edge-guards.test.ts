@@ -167,13 +167,38 @@ describe('production (introspection off) does not spell out the schema', () => {
     ).json()) as { errors?: { message: string; extensions?: Record<string, unknown> }[] };
 
   it('no field suggestions ("Did you mean …?") without introspection; with it, they stay', async () => {
-    for (const query of ['mutation { createMembr }', '{ viewer { nmae } }', '{ pots { id } }']) {
-      const hidden = await ask(prod, query);
-      expect(hidden.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
-      expect(JSON.stringify(hidden)).not.toMatch(/Did you mean|createMember|"name"|"posts"/);
+    const userId = a.member.userId;
+    for (const [query, variables, code] of [
+      ['mutation { createMembr }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+      ['{ viewer { nmae } }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+      ['{ pots { id } }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+      ['{ posts(frist: 1) { totalCount } }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+      ['query($i: Pst) { viewer { id } }', {}, 'GRAPHQL_VALIDATION_FAILED'],
+      [
+        `mutation { changeMemberRole(input: { userId: "${userId}", role: ADMN }) { id } }`,
+        {},
+        'GRAPHQL_VALIDATION_FAILED',
+      ],
+      [
+        'mutation($r: Role!) { changeMemberRole(input: { userId: "x", role: $r }) { id } }',
+        { r: 'ADMN' },
+        'BAD_USER_INPUT',
+      ],
+    ] as const) {
+      const hidden = await ask(prod, query, variables);
+      expect(hidden.errors?.[0]?.extensions?.code, query).toBe(code);
+      expect(JSON.stringify(hidden), query).not.toMatch(
+        /Did you mean|createMember|"name"|"posts"|"first"|"Post"|"ADMIN"/,
+      );
     }
     const dev = await ask(t.api, 'mutation { createMembr }');
     expect(dev.errors?.[0]?.message).toMatch(/Did you mean "createMember"/);
+    const devEnum = await ask(
+      t.api,
+      'mutation($r: Role!) { changeMemberRole(input: { userId: "x", role: $r }) { id } }',
+      { r: 'ADMN' },
+    );
+    expect(devEnum.errors?.[0]?.message).toMatch(/Did you mean the enum value "ADMIN"/);
   });
 
   it('node(id:) answers ids of every type that is not a Node the same way as unknown types', async () => {
