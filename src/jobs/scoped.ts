@@ -49,7 +49,11 @@ export function scopedJobs(
     sendOrLog: (name, ids) =>
       send(name, ids).then(
         () => undefined,
-        (error: unknown) => logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
+        (error: unknown) =>
+          // Over the budget is the tenant's burst, not the server's fault.
+          error instanceof TooManyJobs
+            ? logger.warn({ job: name, ids, organizationId: scope.organizationId }, error.message)
+            : logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
       ),
   });
 }
