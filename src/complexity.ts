@@ -17,10 +17,10 @@ import { isUuid } from './tenancy/ids.ts';
  * themselves, found by type and name in the schema rather than field by field:
  * - a list argument (`nodes(ids:)`): one item per element;
  * - a size argument (`first`/`last` on connections, `pageSize`): its value, or its default.
- * Cursors are checked here too (checkCursor): like the list cap, before any resolver runs.
  * A list with neither is sized by the field above it (a connection's `edges`, a page's
  * `nodes`) and counts once; `unsizedLists` finds any list that is sized by nothing, and a test
- * keeps that list empty.
+ * keeps that list empty. The plugin computes this for the whole operation before the first root
+ * resolver runs, so the list cap and the cursor check (checkCursor) refuse before any lookup.
  */
 export const LIST_LIMITS = {
   /** Items in any list argument; more is refused before anything is looked up. */
