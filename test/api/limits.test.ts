@@ -1,5 +1,6 @@
 import { buildSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createAdminCredentials } from '../../src/admin/credential.ts';
 import { LIST_LIMITS, unsizedLists } from '../../src/complexity.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
@@ -7,7 +8,16 @@ import { scopedJobs, TENANT_JOB_BUDGET } from '../../src/jobs/scoped.ts';
 import { createLogger } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { Scope } from '../../src/tenancy/scope.ts';
-import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { createApi } from '../../src/yoga.ts';
+import {
+  codes,
+  createTestApi,
+  field,
+  type GraphQLResponse,
+  type Org,
+  signUpOrg,
+  type TestApi,
+} from '../support/api.ts';
 
 /**
  * Cost limits that count what a request returns: a list costs what its arguments ask for
@@ -164,6 +174,47 @@ describe('jobs: one organization cannot fill the queue ahead of the others', () 
         { timeout: 20_000, interval: 100 },
       );
     }
+    // A platform admin's export of A while one is pending: CONFLICT, and no second row.
+    const adminSecret = 'admin-secret-that-is-long-enough-for-hs256-0123456789';
+    const withAdmin = createApi({
+      database: t.database,
+      tokens: t.tokens,
+      jobs,
+      logger: createLogger('silent'),
+      introspection: true,
+      graphiql: false,
+      adminSecret,
+    });
+    try {
+      const pendingAgain = field<{ id: string }>(
+        await t.gql('mutation { requestDataExport { id } }', {}, a.owner.token),
+        'requestDataExport',
+      );
+      const adminToken = await createAdminCredentials(adminSecret).issue('ops@example.com');
+      const response = await withAdmin.yoga.fetch('http://yoga/admin/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
+        body: JSON.stringify({
+          query: 'mutation($id: ID!) { exportOrganization(id: $id) { exportId } }',
+          variables: { id: aId },
+        }),
+      });
+      expect(codes((await response.json()) as GraphQLResponse)).toEqual(['CONFLICT']);
+      await vi.waitFor(
+        async () => {
+          const view = await t.gql(
+            'query($id: ID!) { dataExport(id: $id) { status } }',
+            { id: pendingAgain.id },
+            a.owner.token,
+          );
+          expect(field<{ status: string }>(view, 'dataExport').status).toBe('READY');
+        },
+        { timeout: 20_000, interval: 100 },
+      );
+    } finally {
+      await withAdmin.close();
+    }
+
     // Positive control: with none pending, a new request starts a new export.
     const next = field<{ id: string }>(
       await t.gql('mutation { requestDataExport { id status } }', {}, a.owner.token),
