@@ -89,6 +89,8 @@ export async function startApp(config: Config): Promise<App> {
     adminSecret: config.adminJwtSecret ?? secret,
     logger,
     introspection: config.introspection,
+    trustProxy: config.trustProxy,
+    corsOrigins: config.corsOrigins,
     graphiql: config.production
       ? false
       : { defaultQuery: EXAMPLE_QUERY, ...(graphiqlHeaders ? { headers: graphiqlHeaders } : {}) },

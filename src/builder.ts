@@ -4,7 +4,8 @@ import PrismaPlugin from '@pothos/plugin-prisma';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
-import { GraphQLError, getNamedType, getNullableType, isListType } from 'graphql';
+import { GraphQLError } from 'graphql';
+import { fieldComplexity, LIST_LIMITS } from './complexity.ts';
 import { type Context, type MemberContext, requireMember } from './context.ts';
 import { BadUserInput, Forbidden, Unauthenticated } from './errors.ts';
 import type PrismaTypes from './generated/pothos-types.ts';
@@ -13,7 +14,7 @@ import type { PrismaClient } from './generated/prisma/client.ts';
 import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
 import { DATE_TIME_SCALAR } from './schema/scalars.ts';
 
-const CONNECTION_SIZE = { default: 25, max: 100 } as const;
+const CONNECTION_SIZE = LIST_LIMITS.connection;
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -72,20 +73,8 @@ export const builder = new SchemaBuilder<{
     },
   },
   complexity: {
-    // A connection costs what it asks for: its sub-selection times `first`/`last` (or the
-    // default page size), and its `edges` list counts once. Other lists count 10, fields 1.
-    fieldComplexity: (args, _ctx, field) => {
-      if (field.args.some((arg) => arg.name === 'first')) {
-        const asked = [args.first, args.last].find((n) => typeof n === 'number') as
-          | number
-          | undefined;
-        const size = Math.min(Math.max(asked ?? CONNECTION_SIZE.default, 0), CONNECTION_SIZE.max);
-        return { field: 1, multiplier: size };
-      }
-      const type = getNullableType(field.type);
-      if (!isListType(type)) return 1;
-      return { field: 1, multiplier: getNamedType(type).name.endsWith('Edge') ? 1 : 10 };
-    },
+    // Lists cost their sub-selection times the items their arguments ask for: src/complexity.ts.
+    fieldComplexity,
     limit: { complexity: 20_000, depth: 12, breadth: 200 },
     complexityError: (kind, result) => {
       const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseTrustProxy } from './client-address.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
 export type Config = Readonly<{
@@ -27,6 +28,19 @@ export type Config = Readonly<{
   electricUrl: string | undefined;
   /** Work the job queue in this process (default); false leaves it to other instances. */
   jobWorkers: boolean;
+  /**
+   * The proxies allowed to name the client through X-Forwarded-For (TRUST_PROXY: a hop count,
+   * or addresses and CIDR ranges, comma-separated; src/client-address.ts). Unset: none, and the
+   * socket's peer is the client.
+   */
+  trustProxy: string | undefined;
+  /** Origins a browser may call the API from (CORS_ORIGINS, comma-separated); none by default. */
+  corsOrigins: readonly string[];
+  /**
+   * The interface to listen on (HOST). Development: 127.0.0.1 only, since GraphiQL is served
+   * with a demo owner's token. Production: unset, every interface.
+   */
+  host: string | undefined;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -51,7 +65,38 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     electricUrl: env.ELECTRIC_URL || undefined,
     jobWorkers: flag(env.JOB_WORKERS, true),
+    trustProxy: trustProxyOf(env.TRUST_PROXY),
+    corsOrigins: originsOf(env.CORS_ORIGINS),
+    host: env.HOST || (production ? undefined : '127.0.0.1'),
   });
+}
+
+function trustProxyOf(value: string | undefined): string | undefined {
+  if (!value?.trim()) return undefined;
+  try {
+    parseTrustProxy(value);
+  } catch (error) {
+    throw new Error(`TRUST_PROXY: ${(error as Error).message}`);
+  }
+  return value.trim();
+}
+
+/** Each entry as a URL's origin (scheme, host, port), so that it compares with `Origin` exactly. */
+function originsOf(value: string | undefined): readonly string[] {
+  const entries = (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return Object.freeze(
+    entries.map((entry) => {
+      const url = URL.canParse(entry) ? new URL(entry) : null;
+      const bare = url && url.pathname === '/' && !url.search && !url.hash && !url.username;
+      if (!url || !bare || url.origin === 'null') {
+        throw new Error(`CORS_ORIGINS: "${entry}" is not an origin (scheme://host[:port])`);
+      }
+      return url.origin;
+    }),
+  );
 }
 
 function flag(value: string | undefined, fallback: boolean): boolean {

@@ -23,10 +23,15 @@ export function maskError(error: unknown, message: string, logger: Logger): Erro
     if (located.extensions.code === undefined && isUncodedInputError(located, original)) {
       located.extensions.code = 'BAD_USER_INPUT';
     }
-    // A global id naming a type that does not exist (base64url("Nope:<uuid>")) reaches Pothos'
-    // node lookup, which reports the type as not implemented.
+    // A well-formed global id of a type that does not exist (base64url("Nope:<uuid>")), or of
+    // one that is not a Node ("Notification:<uuid>"), reaches Pothos' node lookup, which names
+    // the type in its answer ("… does not support loading by id"): both are "Invalid id", as a
+    // malformed id is, so that the answer does not tell which type names exist.
     const root = String(located.path?.[0]);
-    if (original instanceof PothosSchemaError && (root === 'node' || root === 'nodes')) {
+    const lookup = root === 'node' ? located.path?.length === 1 : root === 'nodes';
+    const pothos =
+      original instanceof PothosSchemaError || original instanceof PothosValidationError;
+    if (pothos && lookup && (located.path?.length ?? 0) <= 2) {
       return at(new BadUserInput('Invalid id', root === 'node' ? 'id' : 'ids'));
     }
     return located;

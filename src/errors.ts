@@ -63,6 +63,20 @@ export class Conflict extends AppError {
   }
 }
 
+/**
+ * The organization already has as many background jobs of this kind waiting as one tenant may
+ * (src/jobs/scoped.ts): one tenant cannot fill the shared queue ahead of the others'.
+ */
+export class TooManyJobs extends AppError {
+  readonly code = 'TOO_MANY_JOBS';
+  constructor(limit: number) {
+    super(`This organization already has ${limit} jobs of this kind waiting; try again later`, {
+      code: 'TOO_MANY_JOBS',
+      limit,
+    });
+  }
+}
+
 /** The database cannot be reached right now; retry later. */
 export class ServiceUnavailable extends AppError {
   readonly code = 'SERVICE_UNAVAILABLE';

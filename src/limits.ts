@@ -124,7 +124,8 @@ function malformedRequest(message: string): GraphQLError {
  * Whatever Yoga's request parsers throw is the request's fault, and answered 400 BAD_REQUEST:
  * a GET whose `variables` is not JSON (Yoga lets that SyntaxError escape: a masked 500), a
  * multipart body without its fields (an error without a code, answered 200), a body the client
- * stopped sending (logged as an unexpected error). Errors with a code (413 above) pass as is.
+ * stopped sending (logged as an unexpected error). Errors with a code (413 above, Yoga's invalid
+ * JSON) keep their message and code, never the parser's error and its quote of the body.
  */
 export function useMalformedRequestErrors(): Plugin {
   return {
@@ -135,7 +136,14 @@ export function useMalformedRequestErrors(): Plugin {
         try {
           return await parser(request);
         } catch (error) {
-          if (error instanceof GraphQLError && error.extensions.code !== undefined) throw error;
+          if (error instanceof GraphQLError && error.extensions.code !== undefined) {
+            // Without the parser's own error, which Yoga shows as `extensions.originalError`:
+            // its message quotes the body back. Still a 400 (Yoga answers a "spec" error 200
+            // when nothing but GraphQL errors remain).
+            const { originalError: _quotesTheBody, http, ...extensions } = error.extensions;
+            const { spec: _spec, ...status } = (http ?? {}) as Record<string, unknown>;
+            throw new GraphQLError(error.message, { extensions: { ...extensions, http: status } });
+          }
           throw malformedRequest(
             error instanceof GraphQLError ? error.message : 'The request could not be parsed',
           );

@@ -18,7 +18,8 @@ const server = createServer(HTTP_SERVER_OPTIONS, app.yoga);
 process.off('SIGTERM', early);
 process.off('SIGINT', early);
 
-server.listen(config.port, () => {
+// 127.0.0.1 in development (GraphiQL carries a demo owner's token), HOST to change it.
+server.listen({ port: config.port, host: config.host }, () => {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   app.logger.info(

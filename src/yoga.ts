@@ -1,5 +1,4 @@
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
@@ -8,10 +7,11 @@ import { useAdminEndpoint } from './admin/endpoint.ts';
 import { createAccounts } from './auth/accounts.ts';
 import { memberScope, verifyCredential } from './auth/authenticate.ts';
 import type { TokenService } from './auth/tokens.ts';
-import { clientOf } from './client-address.ts';
+import { clientAddress } from './client-address.ts';
 import type { Context } from './context.ts';
 import type { Database } from './db/database.ts';
 import { createSystemClient } from './db/system.ts';
+import { corsFor, useCsrfPrevention, useHiddenSuggestions, useSecurityHeaders } from './edge.ts';
 import { maskError } from './error-masking.ts';
 import { createEventBus, type EventBus } from './events.ts';
 import type { JobQueue } from './jobs/queue.ts';
@@ -48,6 +48,10 @@ export type ApiOptions = Readonly<{
   adminSecret?: string | undefined;
   /** Open subscription streams allowed per member and per organization, on each instance. */
   streamLimits?: StreamLimits;
+  /** TRUST_PROXY (src/client-address.ts): who may name the client; unset, nobody. */
+  trustProxy?: string | undefined;
+  /** CORS_ORIGINS (src/edge.ts): the origins a browser may call from; none by default. */
+  corsOrigins?: readonly string[];
 }>;
 
 export type Api = Readonly<{
@@ -69,11 +73,13 @@ export function createApi(options: ApiOptions): Api {
   const accounts = createAccounts(system, scoped, tokens);
   const eventBus = options.events ?? createEventBus();
   const streamSlots = createStreamSlots(options.streamLimits);
+  const clientOf = clientAddress(options.trustProxy);
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
     landingPage: false,
+    cors: corsFor(options.corsOrigins ?? []),
     batching: { limit: LIMITS.batch },
     logging: {
       debug: (...args) => logger.debug(args),
@@ -145,6 +151,7 @@ export function createApi(options: ApiOptions): Api {
         events: eventBus,
         logger,
         introspection: options.introspection,
+        clientOf,
       }),
       // Its own route, GET /v1/shape, answered before the GraphQL machinery sees it.
       useShapeProxy({
@@ -161,7 +168,7 @@ export function createApi(options: ApiOptions): Api {
       useMalformedRequestErrors(),
       useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
       useWellFormedVariables(),
-      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
+      useCsrfPrevention(),
       maxAliasesPlugin({
         n: LIMITS.aliases,
         exposeLimits: true,
@@ -177,7 +184,10 @@ export function createApi(options: ApiOptions): Api {
             ),
         ],
       }),
-      options.introspection ? {} : useDisableIntrospection(),
+      // With the schema hidden, "Did you mean …?" would still spell it out field by field.
+      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
+      // Every answer, from every route above and below, on its way out.
+      useSecurityHeaders(),
       useReadinessCheck({
         endpoint: '/health',
         // A failure is logged and answered with a bare 503: the error's text would show

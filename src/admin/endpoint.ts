@@ -1,9 +1,9 @@
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
-import { clientOf } from '../client-address.ts';
+import type { ClientOf } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
+import { useCsrfPrevention, useHiddenSuggestions } from '../edge.ts';
 import { maskError } from '../error-masking.ts';
 import { Unauthenticated } from '../errors.ts';
 import type { EventBus } from '../events.ts';
@@ -37,6 +37,8 @@ export type AdminEndpointOptions = Readonly<{
   events: EventBus;
   logger: Logger;
   introspection: boolean;
+  /** The main API's reading of the client's address (TRUST_PROXY). */
+  clientOf: ClientOf;
 }>;
 
 type AdminServerContext = { admin?: PlatformAdmin; req?: unknown };
@@ -92,6 +94,9 @@ function createAdminYoga(options: AdminEndpointOptions) {
     graphqlEndpoint: ADMIN_PATH,
     landingPage: false,
     graphiql: false,
+    // CORS and the security headers are the main Yoga's, applied on the way out (src/edge.ts):
+    // this Yoga's own CORS default would reflect any origin with credentials.
+    cors: false,
     batching: false,
     logging: {
       debug: (...args) => logger.debug(args),
@@ -105,7 +110,7 @@ function createAdminYoga(options: AdminEndpointOptions) {
       if (!initial.admin) throw new Unauthenticated();
       return Object.freeze({
         requestId: requestIdOf(initial.request),
-        client: clientOf(initial.request, initial),
+        client: options.clientOf(initial.request, initial),
         admin: initial.admin,
         system,
         jobs: options.jobs ?? null,
@@ -117,8 +122,8 @@ function createAdminYoga(options: AdminEndpointOptions) {
       useMalformedRequestErrors(),
       useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
       useWellFormedVariables(),
-      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
-      options.introspection ? {} : useDisableIntrospection(),
+      useCsrfPrevention(),
+      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
       useAdminLog(logger),
     ] as Plugin<AdminServerContext>[],
   });

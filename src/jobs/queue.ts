@@ -81,6 +81,8 @@ export type JobQueue = Readonly<{
   work: (handlers: JobHandlers) => Promise<void>;
   /** Dead-lettered jobs, newest first (the newest `limit` of the oldest 1,000). */
   deadLetters: (limit?: number) => Promise<DeadLetter[]>;
+  /** How many of the organization's `name` jobs wait to be worked (created or retrying), up to `limit`. */
+  waiting: (name: JobName, organizationId: string, limit: number) => Promise<number>;
   /** A job's state, or null when it is not (or no longer) stored. */
   state: (name: JobName, id: string) => Promise<JobState | null>;
   close: () => Promise<void>;
@@ -186,6 +188,8 @@ export async function createJobQueue(
         }),
       );
     },
+    waiting: async (name, organizationId, limit) =>
+      (await boss.findJobs(name, { data: { organizationId }, queued: true, limit })).length,
     state: async (name, id) => (await boss.findJobs(name, { id }))[0]?.state ?? null,
     close: async () => {
       if (closed) return;

@@ -1,3 +1,4 @@
+import { TooManyJobs } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Scope } from '../tenancy/scope.ts';
 import type { JobPayloads, JobQueue } from './queue.ts';
@@ -19,18 +20,40 @@ export type ScopedJobs = Readonly<{
   sendOrLog: <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => Promise<void>;
 }>;
 
-export function scopedJobs(queue: JobQueue, scope: Scope, logger: Logger): ScopedJobs {
-  const send: ScopedJobs['send'] = (name, ids) =>
-    queue.send(name, {
+/**
+ * Jobs of one kind one organization may have waiting in the shared queue. The queue is worked
+ * oldest first: without a bound, one tenant's burst (a request of aliased mutations, a script)
+ * would put every other tenant's job behind it. Beyond it, sending is refused (TOO_MANY_JOBS).
+ * Exports are also one at a time per organization (src/schema/data-export.ts).
+ */
+export const TENANT_JOB_BUDGET = 100;
+
+export function scopedJobs(
+  queue: JobQueue,
+  scope: Scope,
+  logger: Logger,
+  budget = TENANT_JOB_BUDGET,
+): ScopedJobs {
+  const send: ScopedJobs['send'] = async (name, ids) => {
+    // Counted, then sent: concurrent requests may pass it by a few jobs, which a budget allows.
+    if ((await queue.waiting(name, scope.organizationId, budget)) >= budget) {
+      throw new TooManyJobs(budget);
+    }
+    return queue.send(name, {
       ...ids,
       organizationId: scope.organizationId,
     } as unknown as JobPayloads[typeof name]);
+  };
   return Object.freeze({
     send,
     sendOrLog: (name, ids) =>
       send(name, ids).then(
         () => undefined,
-        (error: unknown) => logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
+        (error: unknown) =>
+          // Over the budget is the tenant's burst, not the server's fault.
+          error instanceof TooManyJobs
+            ? logger.warn({ job: name, ids, organizationId: scope.organizationId }, error.message)
+            : logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
       ),
   });
 }

@@ -57,14 +57,35 @@ builder.mutationFields((t) => ({
   requestDataExport: t.withAuth({ owner: true }).prismaField({
     type: 'DataExport',
     description:
-      'Starts an export of every row of the organization (OWNER only). Poll `dataExport(id)`.',
+      'Starts an export of every row of the organization (OWNER only). Poll `dataExport(id)`. ' +
+      'While one is PENDING, asking again returns that one: one export per organization at a time.',
     resolve: async (query, _root, _args, ctx) => {
       if (!ctx.jobs) throw new ServiceUnavailable();
-      const created = await ctx.db.dataExport.create({
-        data: { organizationId: ctx.scope.organizationId, requestedById: ctx.scope.user.id },
-        select: { id: true },
-      });
-      await ctx.jobs.send('export-organization', { exportId: created.id });
+      const pending = { organizationId: ctx.scope.organizationId, status: 'PENDING' } as const;
+      const existing = await ctx.db.dataExport.findFirst({ ...query, where: pending });
+      if (existing) return existing;
+      // The partial unique index on (organization_id) WHERE status = 'PENDING' settles a race
+      // between two requests: the loser's insert fails and it returns the winner's export.
+      const created = await ctx.db.dataExport
+        .create({
+          data: { organizationId: ctx.scope.organizationId, requestedById: ctx.scope.user.id },
+          select: { id: true },
+        })
+        .catch((error: unknown) => {
+          if ((error as { code?: unknown } | null)?.code === 'P2002') return null;
+          throw error;
+        });
+      if (!created) return ctx.db.dataExport.findFirstOrThrow({ ...query, where: pending });
+      try {
+        await ctx.jobs.send('export-organization', { exportId: created.id });
+      } catch (error) {
+        // No job will ever finish it: a PENDING row left behind would block every later request.
+        await ctx.db.dataExport.update({
+          where: rowKey(ctx.scope, created.id),
+          data: { status: 'FAILED' },
+        });
+        throw error;
+      }
       return ctx.db.dataExport.findUniqueOrThrow({
         ...query,
         where: rowKey(ctx.scope, created.id),

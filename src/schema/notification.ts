@@ -1,4 +1,5 @@
 import { builder } from '../builder.ts';
+import { isUuid } from '../tenancy/ids.ts';
 import { encodeGlobalId } from './ids.ts';
 import { keysetPage } from './pagination.ts';
 
@@ -28,12 +29,16 @@ builder.queryFields((t) => ({
         where: { recipientId: ctx.scope.user.id, ...(args.unreadOnly ? { readAt: null } : {}) },
       }),
     resolve: async (query, _root, args, ctx) => {
-      const page = await keysetPage(query, 'desc', (cursor) =>
-        ctx.db.notification.findFirst({
-          where: { ...cursor.organizationId_id, recipientId: ctx.scope.user.id },
+      const page = await keysetPage(query, 'desc', (cursor) => {
+        // Named, not spread into the filter: only the row's id comes from the client's cursor,
+        // and only as a UUID (src/complexity.ts refuses any other cursor before resolvers run).
+        const id = cursor.organizationId_id?.id;
+        if (!isUuid(id)) return Promise.resolve(null);
+        return ctx.db.notification.findFirst({
+          where: { id, recipientId: ctx.scope.user.id },
           select: { createdAt: true, id: true },
-        }),
-      );
+        });
+      });
       if (!page) return [];
       return ctx.db.notification.findMany({
         ...page,

@@ -423,7 +423,8 @@ describe('suspension', () => {
       actorLabel: 'ops@example.com',
       targetType: 'Organization',
       targetId: orgA,
-      ipAddress: '203.0.113.9',
+      // In-process (no socket) and no TRUST_PROXY: X-Forwarded-For is not taken as the address.
+      ipAddress: null,
       requestId: 'suspend-acme-1',
     });
     expect(JSON.parse(entries[1]?.details ?? 'null')).toEqual({ reason: 'Unpaid invoices' });

@@ -193,7 +193,14 @@ describe.skipIf(!hasChromium)('GraphiQL in a real browser (npm start)', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
 
-    await page.goto(url, { waitUntil: 'load' });
+    // The page runs under its CSP (src/edge.ts): anything the CSP blocks is a console error.
+    const blocked: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());
+    });
+
+    const navigation = await page.goto(url, { waitUntil: 'load' });
+    expect(navigation?.headers()['content-security-policy']).toMatch(/default-src 'none'/);
     // GraphiQL 5 (Monaco): the query editor shows the prefilled operation once it has loaded.
     await page.locator('.graphiql-query-editor').getByText('query Feed').waitFor();
 
@@ -231,6 +238,8 @@ describe.skipIf(!hasChromium)('GraphiQL in a real browser (npm start)', () => {
     const shown = ((await resultPane.textContent()) ?? '').replace(/\u00a0/g, ' ');
     expect(shown).toContain('"Acme Rockets"');
     expect(shown).not.toContain('Globex');
+
+    expect(blocked).toEqual([]);
 
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

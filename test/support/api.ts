@@ -43,6 +43,8 @@ export async function createTestApi(
     logger?: Logger;
     /** A job queue on the test database, worked in-process; `true` retries fast (2 × 1 s). */
     jobs?: boolean | Partial<RetryPolicy>;
+    /** Work the queue in this process (default); false leaves the jobs waiting. */
+    workJobs?: boolean;
   } = {},
 ): Promise<TestApi> {
   const database = await openTestDatabase();
@@ -67,7 +69,7 @@ export async function createTestApi(
     introspection: options.introspection ?? true,
     graphiql: false,
   });
-  if (jobs) await api.startJobWorkers();
+  if (jobs && options.workJobs !== false) await api.startJobWorkers();
   const fetch = ({ path = '/graphql', ...init }: RequestInit & { path?: string }) =>
     Promise.resolve(api.yoga.fetch(`http://yoga${path}`, init));
   return Object.freeze({

@@ -21,6 +21,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
+    'test/api/limits.test.ts', // counts one organization's exports, comments; a second PENDING export
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
