@@ -27,6 +27,11 @@ export type Config = Readonly<{
   electricUrl: string | undefined;
   /** Work the job queue in this process (default); false leaves it to other instances. */
   jobWorkers: boolean;
+  /**
+   * Password hashes (scrypt, 128 MiB, one libuv thread each) run at once; more wait in a short
+   * queue. Kept below the thread pool's size (UV_THREADPOOL_SIZE, 4) so token checks never wait.
+   */
+  passwordHashConcurrency: number;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -51,7 +56,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     electricUrl: env.ELECTRIC_URL || undefined,
     jobWorkers: flag(env.JOB_WORKERS, true),
+    passwordHashConcurrency: positiveInteger(env.PASSWORD_HASH_CONCURRENCY, 2),
   });
+}
+
+function positiveInteger(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) {
+    throw new Error(`Expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
 }
 
 function flag(value: string | undefined, fallback: boolean): boolean {
