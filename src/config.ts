@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_HASHING } from './auth/passwords.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
 export type Config = Readonly<{
@@ -30,6 +31,7 @@ export type Config = Readonly<{
   /**
    * Password hashes (scrypt, 128 MiB, one libuv thread each) run at once; more wait in a short
    * queue. Kept below the thread pool's size (UV_THREADPOOL_SIZE, 4) so token checks never wait.
+   * Default: 2, or 1 on a machine with 2 cores or fewer (src/auth/passwords.ts).
    */
   passwordHashConcurrency: number;
 }>;
@@ -56,7 +58,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     electricUrl: env.ELECTRIC_URL || undefined,
     jobWorkers: flag(env.JOB_WORKERS, true),
-    passwordHashConcurrency: positiveInteger(env.PASSWORD_HASH_CONCURRENCY, 2),
+    passwordHashConcurrency: positiveInteger(
+      env.PASSWORD_HASH_CONCURRENCY,
+      DEFAULT_HASHING.concurrency,
+    ),
   });
 }
 

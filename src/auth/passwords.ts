@@ -1,4 +1,5 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { PasswordHashingBusy } from '../errors.ts';
 
 // OWASP's scrypt floor: N=2^17, r=8, p=1 (128 MiB of work memory per hash).
@@ -56,10 +57,15 @@ export type HashingLimits = Readonly<{
 /**
  * scrypt runs on libuv's thread pool (4 threads by default), the same pool WebCrypto uses to
  * verify every signed-in request's token. Unbounded, a flood of sign-ins fills all four threads
- * and queues everyone's token checks behind 250 ms hashes. Two at a time leave the other threads
- * to token verification; a short bounded queue keeps memory and waiting time bounded too.
+ * and queues everyone's token checks behind 250 ms hashes (seconds, in bench/credentials.ts).
+ * At most two at a time leave the other threads to token verification, and at most one core
+ * less than the machine has leaves a core to the event loop (scrypt is CPU-bound: on 2 cores,
+ * one at a time); a short bounded queue keeps memory and waiting time bounded too.
  */
-export const DEFAULT_HASHING: HashingLimits = { concurrency: 2, queue: 32 };
+export const DEFAULT_HASHING: HashingLimits = {
+  concurrency: Math.max(1, Math.min(2, availableParallelism() - 1)),
+  queue: 32,
+};
 
 export type PasswordHasher = Readonly<{
   hash: (password: string) => Promise<string>;
