@@ -17,13 +17,13 @@ import {
   codes,
   createTestApi,
   field,
-  GENEROUS_CREDENTIAL_POLICY,
   type GraphQLResponse,
   type Org,
   signUpOrg,
   TEST_SECRET,
   type TestApi,
 } from '../support/api.ts';
+import { GENEROUS_CREDENTIAL_POLICY } from '../support/credentials.ts';
 
 const PASSWORD = 'correct-horse-9';
 const SIGN_IN = 'mutation($input: SignInInput!) { signIn(input: $input) { token } }';

@@ -4,15 +4,12 @@ import type {
   SqlQuery,
   Transaction,
 } from '@prisma/driver-adapter-utils';
-import {
-  type CredentialPolicy,
-  DEFAULT_CREDENTIAL_POLICY,
-} from '../../src/auth/credential-guard.ts';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Database } from '../../src/db/database.ts';
 import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/queue.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
 import { type Api, type CredentialOptions, createApi } from '../../src/yoga.ts';
+import { GENEROUS_CREDENTIAL_POLICY } from './credentials.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -107,25 +104,6 @@ export async function createTestApi(
     },
   });
 }
-
-/**
- * Every request made in-process has no client address, so a whole test file shares one
- * address bucket: it signs up and in far more often than a person would. The production
- * policy with every budget multiplied, for the tests that are not about the limits.
- */
-export const GENEROUS_CREDENTIAL_POLICY: CredentialPolicy = {
-  ...Object.fromEntries(
-    Object.entries(DEFAULT_CREDENTIAL_POLICY).map(([name, value]) => [
-      name,
-      'limit' in value ? { ...value, limit: value.limit * 1000 } : value,
-    ]),
-  ),
-  lockout: {
-    ...DEFAULT_CREDENTIAL_POLICY.lockout,
-    fromAddress: { ...DEFAULT_CREDENTIAL_POLICY.lockout.fromAddress, after: 1000 },
-    anyAddress: { ...DEFAULT_CREDENTIAL_POLICY.lockout.anyAddress, after: 1000 },
-  },
-} as CredentialPolicy;
 
 const TEST_RETRY: RetryPolicy = { retryLimit: 2, retryDelay: 1, retryDelayMax: 2 };
 
