@@ -21,6 +21,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
+    'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
