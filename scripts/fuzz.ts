@@ -23,6 +23,7 @@ import {
   isolationProperty,
   summary,
 } from '../test/isolation/fuzz-model.ts';
+import { GENEROUS_CREDENTIAL_POLICY } from '../test/support/credentials.ts';
 import { adminQuery, databaseUrl, uniqueName } from '../test/support/server.ts';
 
 const { values: args } = parseArgs({
@@ -66,6 +67,8 @@ try {
     logger: createLogger('silent'),
     introspection: false,
     graphiql: false,
+    // Thousands of sign-ups and member creations from one in-process caller.
+    credentials: { policy: GENEROUS_CREDENTIAL_POLICY },
   });
   api = yoga;
   const fuzzApi: FuzzApi = {

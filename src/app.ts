@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { createAdminCredentials } from './admin/credential.ts';
 import { ADMIN_PATH } from './admin/endpoint.ts';
+import { DEFAULT_HASHING } from './auth/passwords.ts';
 import { resolveJwtSecret } from './auth/secret.ts';
+import { connectWindowLogs, memoryWindowLogs } from './auth/sliding-window.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';
@@ -80,6 +82,12 @@ export async function startApp(config: Config): Promise<App> {
   });
   logger.info({ events: events.kind }, 'subscription events');
   const jobs = await createJobQueue(database, { logger });
+  // Credential rate limits and lockouts hold across instances when they share a Redis.
+  const limits = config.redisUrl
+    ? connectWindowLogs(config.redisUrl, (error) =>
+        logger.warn({ err: error }, 'credential limits: Redis error'),
+      )
+    : memoryWindowLogs();
   const api = createApi({
     database,
     events,
@@ -91,6 +99,10 @@ export async function startApp(config: Config): Promise<App> {
     introspection: config.introspection,
     trustProxy: config.trustProxy,
     corsOrigins: config.corsOrigins,
+    credentials: {
+      limits,
+      hashing: { ...DEFAULT_HASHING, concurrency: config.passwordHashConcurrency },
+    },
     graphiql: config.production
       ? false
       : { defaultQuery: EXAMPLE_QUERY, ...(graphiqlHeaders ? { headers: graphiqlHeaders } : {}) },
@@ -111,6 +123,7 @@ export async function startApp(config: Config): Promise<App> {
       await jobs.close();
       await api.close();
       await events.close();
+      await limits.close();
       await database.close();
     },
   });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_HASHING } from './auth/passwords.ts';
 import { parseTrustProxy } from './client-address.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
@@ -41,6 +42,12 @@ export type Config = Readonly<{
    * with a demo owner's token. Production: unset, every interface.
    */
   host: string | undefined;
+  /**
+   * Password hashes (scrypt, 128 MiB, one libuv thread each) run at once; more wait in a short
+   * queue. Kept below the thread pool's size (UV_THREADPOOL_SIZE, 4) so token checks never wait.
+   * Default: 2, or 1 on a machine with 2 cores or fewer (src/auth/passwords.ts).
+   */
+  passwordHashConcurrency: number;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -68,7 +75,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: trustProxyOf(env.TRUST_PROXY),
     corsOrigins: originsOf(env.CORS_ORIGINS),
     host: env.HOST || (production ? undefined : '127.0.0.1'),
+    passwordHashConcurrency: positiveInteger(
+      env.PASSWORD_HASH_CONCURRENCY,
+      DEFAULT_HASHING.concurrency,
+    ),
   });
+}
+
+function positiveInteger(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) {
+    throw new Error(`Expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
 }
 
 function trustProxyOf(value: string | undefined): string | undefined {

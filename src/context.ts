@@ -12,9 +12,10 @@ import type { ScopedTx } from './tenancy/scoped-client.ts';
  * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
  * could reach another organization's rows: `events` publishes and subscribes as the scope's
  * organization only, `jobs` enqueues jobs for it only (null when the API runs without a queue),
- * `accounts` only signs up (a new organization) and signs in (with credentials), and `streams`
- * (not for a query operation) streams events as the request's member, for as long as the
- * member's access lasts (src/streams.ts).
+ * `accounts` runs the credential operations (sign-up of a new organization, sign-in with
+ * credentials, a new member's password, the member's own password change) behind their limits,
+ * and `streams` (not for a query operation) streams events as the request's member, for as long
+ * as the member's access lasts (src/streams.ts).
  */
 export type Context = Readonly<{
   requestId: string;

@@ -102,3 +102,45 @@ export class TooManyStreams extends AppError {
     });
   }
 }
+
+/**
+ * Too many attempts from this client address, on this account, or too many recent failed
+ * sign-ins on it (src/auth/credential-guard.ts). `retryAfter` (seconds) says when to try again,
+ * as does the Retry-After header.
+ */
+export class RateLimited extends AppError {
+  readonly code = 'RATE_LIMITED';
+  readonly retryAfter: number;
+  constructor(retryAfterSeconds: number, message = 'Too many attempts; try again later') {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
+    super(message, {
+      code: 'RATE_LIMITED',
+      retryAfter,
+      http: { status: 429, headers: { 'retry-after': String(retryAfter) } },
+    });
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** A request held more than one sign-in, sign-up, member creation or password change. */
+export class TooManyCredentialOperations extends AppError {
+  readonly code = 'TOO_MANY_CREDENTIAL_OPERATIONS';
+  constructor(count: number) {
+    super(
+      `A request may hold one credential operation (signIn, signUp, createMember, changePassword); this one holds ${count}`,
+      { code: 'TOO_MANY_CREDENTIAL_OPERATIONS', http: { status: 400 } },
+    );
+  }
+}
+
+/** Every password-hashing slot and its queue are taken: retry in a moment. */
+export class PasswordHashingBusy extends AppError {
+  readonly code = 'PASSWORD_HASHING_BUSY';
+  constructor() {
+    super('Too many sign-ins at the moment; try again shortly', {
+      code: 'PASSWORD_HASHING_BUSY',
+      retryAfter: 1,
+      http: { status: 503, headers: { 'retry-after': '1' } },
+    });
+  }
+}

@@ -6,6 +6,14 @@ import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
 import { useAdminEndpoint } from './admin/endpoint.ts';
 import { createAccounts } from './auth/accounts.ts';
 import { memberScope, verifyCredential } from './auth/authenticate.ts';
+import {
+  type CredentialPolicy,
+  createCredentialGuard,
+  DEFAULT_CREDENTIAL_POLICY,
+} from './auth/credential-guard.ts';
+import { useOneCredentialOperation } from './auth/credential-operations.ts';
+import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from './auth/passwords.ts';
+import { memoryWindowLogs, type WindowLogs } from './auth/sliding-window.ts';
 import type { TokenService } from './auth/tokens.ts';
 import { clientAddress } from './client-address.ts';
 import type { Context } from './context.ts';
@@ -52,12 +60,28 @@ export type ApiOptions = Readonly<{
   trustProxy?: string | undefined;
   /** CORS_ORIGINS (src/edge.ts): the origins a browser may call from; none by default. */
   corsOrigins?: readonly string[];
+  /**
+   * Rate limits, lockout and the password-hashing cap (src/auth/credential-guard.ts,
+   * src/auth/passwords.ts). Unset: the production defaults, with the limits in memory.
+   */
+  credentials?: CredentialOptions;
+}>;
+
+export type CredentialOptions = Readonly<{
+  policy?: CredentialPolicy;
+  /** Where the limits are counted: pass `redisWindowLogs` to share them between instances. */
+  limits?: WindowLogs;
+  hashing?: HashingLimits;
+  /** The guard's clock (ms), for tests of the lockout's backoff. */
+  now?: () => number;
 }>;
 
 export type Api = Readonly<{
   yoga: ReturnType<typeof createYoga<Record<string, unknown>, Context>>;
   /** Works the job queue in this process (an instance may leave that to others). */
   startJobWorkers: () => Promise<void>;
+  /** Password hashes started so far (tests check that refused requests hashed nothing). */
+  passwordHashes: () => number;
   close: () => Promise<void>;
 }>;
 
@@ -70,7 +94,13 @@ export function createApi(options: ApiOptions): Api {
   // Used here for two things only: sign-up/sign-in and the readiness check. Never in a context.
   const system = createSystemClient(database);
   const scoped = createScopedClients(database.adapter);
-  const accounts = createAccounts(system, scoped, tokens);
+  const hasher = createPasswordHasher(options.credentials?.hashing ?? DEFAULT_HASHING);
+  const guard = createCredentialGuard(
+    options.credentials?.limits ?? memoryWindowLogs(),
+    options.credentials?.policy ?? DEFAULT_CREDENTIAL_POLICY,
+    options.credentials?.now,
+  );
+  const accounts = createAccounts(system, scoped, tokens, guard, hasher);
   const eventBus = options.events ?? createEventBus();
   const streamSlots = createStreamSlots(options.streamLimits);
   const clientOf = clientAddress(options.trustProxy);
@@ -167,6 +197,7 @@ export function createApi(options: ApiOptions): Api {
       useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
       useMalformedRequestErrors(),
       useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
+      useOneCredentialOperation(schema, REQUEST_LIMITS.documentTokens),
       useWellFormedVariables(),
       useCsrfPrevention(),
       maxAliasesPlugin({
@@ -214,6 +245,7 @@ export function createApi(options: ApiOptions): Api {
       if (!queue) throw new Error('No job queue to work: pass `jobs` to createApi');
       await queue.work(jobHandlers({ queue, system, scoped, logger }));
     },
+    passwordHashes: hasher.started,
     close: async () => {
       if (!options.events) await eventBus.close();
       await scoped.disconnect();

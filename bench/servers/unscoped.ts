@@ -67,6 +67,8 @@ async function authenticate(
 const noAccounts: Accounts = Object.freeze({
   signUp: () => Promise.reject(new Error('not in the benchmark')),
   signIn: () => Promise.reject(new Error('not in the benchmark')),
+  newMemberPassword: () => Promise.reject(new Error('not in the benchmark')),
+  changePassword: () => Promise.reject(new Error('not in the benchmark')),
 });
 
 try {

@@ -16,7 +16,7 @@ import type { TokenService } from './tokens.ts';
 export type Credential = Readonly<{
   organization: Scope;
   userId: string;
-  /** The token's `iat` and `exp`, in seconds since the epoch. */
+  /** The token's `iat` and `exp`, in seconds since the epoch (`iat` may have a fraction). */
   issuedAt: number;
   expiresAt: number;
 }>;
@@ -50,15 +50,33 @@ export async function verifyCredential(
  * organization (the request's own transaction when it has one). A user who no longer exists, or
  * whose organization is being deleted, is UNAUTHENTICATED at once; a member of a suspended
  * organization is ORGANIZATION_SUSPENDED. The organization comes with the user: no extra query.
+ *
+ * So does the user's `tokensValidAfter` (set by a password change and a demotion): a token
+ * issued before it is refused at once. Our tokens' `iat` has milliseconds, as the column does,
+ * so a token issued in the same second, after the change, still works.
  */
 export async function memberScope(credential: Credential, db: ScopedTx): Promise<Scope> {
   const user = await db.user.findUnique({
     where: rowKey(credential.organization, credential.userId),
-    select: { id: true, organizationId: true, role: true, organization: true },
+    select: {
+      id: true,
+      organizationId: true,
+      role: true,
+      tokensValidAfter: true,
+      organization: true,
+    },
   });
-  if (!user || user.organization.deletionRequestedAt) {
+  if (!user || user.organization.deletionRequestedAt || issuedBefore(credential, user)) {
     throw new Unauthenticated('Invalid or expired token');
   }
   if (user.organization.suspendedAt) throw new OrganizationSuspended();
   return withUser(forOrganization(user.organization), user);
+}
+
+function issuedBefore(
+  credential: Credential,
+  user: Readonly<{ tokensValidAfter: Date | null }>,
+): boolean {
+  if (!user.tokensValidAfter) return false;
+  return Math.round(credential.issuedAt * 1000) < user.tokensValidAfter.getTime();
 }

@@ -1,4 +1,6 @@
 import { randomBytes, type ScryptOptions, scrypt, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { PasswordHashingBusy } from '../errors.ts';
 
 // OWASP's scrypt floor: N=2^17, r=8, p=1 (128 MiB of work memory per hash).
 const PARAMS = { N: 2 ** 17, r: 8, p: 1, maxmem: 256 * 1024 * 1024 } as const;
@@ -44,3 +46,58 @@ export async function verifyPassword(password: string, stored: string | null): P
 }
 
 const DUMMY = `scrypt$${PARAMS.N}$${PARAMS.r}$${PARAMS.p}$${'A'.repeat(22)}$${'A'.repeat(43)}`;
+
+export type HashingLimits = Readonly<{
+  /** Hashes running at once. Each holds one of libuv's 4 threads (and 128 MiB) for ~250 ms. */
+  concurrency: number;
+  /** Hashes waiting for a slot; beyond that a request is refused (PASSWORD_HASHING_BUSY). */
+  queue: number;
+}>;
+
+/**
+ * scrypt runs on libuv's thread pool (4 threads by default), the same pool WebCrypto uses to
+ * verify every signed-in request's token. Unbounded, a flood of sign-ins fills all four threads
+ * and queues everyone's token checks behind 250 ms hashes (seconds, in bench/credentials.ts).
+ * At most two at a time leave the other threads to token verification, and at most one core
+ * less than the machine has leaves a core to the event loop (scrypt is CPU-bound: on 2 cores,
+ * one at a time); a short bounded queue keeps memory and waiting time bounded too.
+ */
+export const DEFAULT_HASHING: HashingLimits = {
+  concurrency: Math.max(1, Math.min(2, availableParallelism() - 1)),
+  queue: 32,
+};
+
+export type PasswordHasher = Readonly<{
+  hash: (password: string) => Promise<string>;
+  verify: (password: string, stored: string | null) => Promise<boolean>;
+  /** Hashes started since creation (tests check that refused requests hashed nothing). */
+  started: () => number;
+}>;
+
+export function createPasswordHasher(limits: HashingLimits = DEFAULT_HASHING): PasswordHasher {
+  let running = 0;
+  let started = 0;
+  const waiting: (() => void)[] = [];
+  const run = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (running >= limits.concurrency) {
+      if (waiting.length >= limits.queue) throw new PasswordHashingBusy();
+      await new Promise<void>((resolve) => waiting.push(resolve));
+    } else {
+      running++;
+    }
+    started++;
+    try {
+      return await work();
+    } finally {
+      // The slot passes to the next waiter as is: `running` only drops when nobody waits.
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
+  return Object.freeze({
+    hash: (password) => run(() => hashPassword(password)),
+    verify: (password, stored) => run(() => verifyPassword(password, stored)),
+    started: () => started,
+  });
+}

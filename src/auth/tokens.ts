@@ -3,20 +3,28 @@ import { isUuid } from '../tenancy/ids.ts';
 
 export const ISSUER = 'scopegraph';
 export const AUDIENCE = 'scopegraph-api';
-const TTL = '12h';
+/** How long a member token lives, and the longest lifetime (exp − iat) accepted from anyone. */
+export const TOKEN_TTL_SECONDS = 12 * 3600;
+/** How far in the future an `iat` may be (another machine's clock running ahead). */
+export const CLOCK_TOLERANCE_SECONDS = 30;
 /** The claim that names the organization; `sub` names the user. */
 const ORG_CLAIM = 'org';
 
 export type VerifiedClaims = Readonly<{
   userId: string;
   organizationId: string;
-  /** `iat` and `exp`, in seconds since the epoch. */
+  /**
+   * `iat` and `exp`, in seconds since the epoch. This API's `iat` has milliseconds (a fraction,
+   * as JWT's NumericDate allows), so a token issued right after a password change is told apart
+   * from one issued just before it in the same second.
+   */
   issuedAt: number;
   expiresAt: number;
 }>;
 
 export type TokenService = Readonly<{
-  issue: (claims: Pick<VerifiedClaims, 'userId' | 'organizationId'>) => Promise<string>;
+  /** A token issued `at` (default now), valid for TOKEN_TTL_SECONDS. */
+  issue: (claims: Pick<VerifiedClaims, 'userId' | 'organizationId'>, at?: Date) => Promise<string>;
   /** The claims of a valid token, or null: the reason is deliberately not reported. */
   verify: (token: string) => Promise<VerifiedClaims | null>;
 }>;
@@ -30,6 +38,10 @@ export type TokenOptions = Readonly<{
  * Own tokens are HS256 with the API's secret. When an identity provider is configured, its
  * tokens (verified against its JWKS, issuer and audience) are accepted as well. Only the listed
  * algorithms are accepted, so `alg: none` and algorithm confusion fail verification.
+ *
+ * Whoever signed it, a token whose `iat` is in the future, or that claims to live longer than
+ * TOKEN_TTL_SECONDS (however far its `exp`), is refused: a leaked signing key or a provider's
+ * long-lived token cannot make a credential that outlives the API's own.
  */
 export function createTokenService(options: TokenOptions): TokenService {
   const key = new TextEncoder().encode(options.secret);
@@ -41,6 +53,8 @@ export function createTokenService(options: TokenOptions): TokenService {
       issuer: ISSUER,
       audience: AUDIENCE,
       requiredClaims: ['sub', 'iat', 'exp', ORG_CLAIM],
+      maxTokenAge: TOKEN_TTL_SECONDS,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     });
     return payload;
   }
@@ -52,20 +66,24 @@ export function createTokenService(options: TokenOptions): TokenService {
       issuer: options.jwks.issuer,
       audience: options.jwks.audience,
       requiredClaims: ['sub', 'iat', 'exp', ORG_CLAIM],
+      maxTokenAge: TOKEN_TTL_SECONDS,
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
     });
     return payload;
   }
 
   return Object.freeze({
-    issue: ({ userId, organizationId }) =>
-      new SignJWT({ [ORG_CLAIM]: organizationId })
+    issue: ({ userId, organizationId }, at = new Date()) => {
+      const issuedAt = at.getTime() / 1000;
+      return new SignJWT({ [ORG_CLAIM]: organizationId })
         .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
         .setSubject(userId)
         .setIssuer(ISSUER)
         .setAudience(AUDIENCE)
-        .setIssuedAt()
-        .setExpirationTime(TTL)
-        .sign(key),
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(Math.floor(issuedAt) + TOKEN_TTL_SECONDS)
+        .sign(key);
+    },
     verify: async (token) => {
       let payload: JWTPayload;
       try {
@@ -80,6 +98,8 @@ export function createTokenService(options: TokenOptions): TokenService {
       const organizationId = payload[ORG_CLAIM];
       if (!isUuid(payload.sub) || !isUuid(organizationId)) return null;
       if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return null;
+      // maxTokenAge bounds now − iat; this bounds what the token claims for itself.
+      if (payload.exp - payload.iat > TOKEN_TTL_SECONDS) return null;
       return {
         userId: payload.sub,
         organizationId,

@@ -1,4 +1,5 @@
 import type { AuthResult } from '../auth/accounts.ts';
+import { CREDENTIAL_OPERATION } from '../auth/credential-operations.ts';
 import { builder } from '../builder.ts';
 import { encodeGlobalId } from './ids.ts';
 import { RoleEnum } from './user.ts';
@@ -58,18 +59,46 @@ const SignInInput = builder.inputType('SignInInput', {
   }),
 });
 
+const ChangePasswordInput = builder.inputType('ChangePasswordInput', {
+  fields: (t) => ({
+    currentPassword: t.string(),
+    newPassword: t.string({ validate: rules.password }),
+  }),
+});
+
+// Each of these hashes a password: one per request (src/auth/credential-operations.ts), behind
+// rate limits (src/auth/credential-guard.ts).
 builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
     description: 'Creates an organization and its OWNER, and signs the owner in.',
+    extensions: CREDENTIAL_OPERATION,
     args: { input: t.arg({ type: SignUpInput }) },
-    resolve: (_root, { input }, ctx) => ctx.accounts.signUp(input),
+    resolve: (_root, { input }, ctx) => ctx.accounts.signUp(input, ctx.client),
   }),
   signIn: t.field({
     type: AuthPayload,
-    description: 'A wrong organization, email or password all give the same UNAUTHENTICATED error.',
+    description:
+      'A wrong organization, email or password all give the same UNAUTHENTICATED error. Too many attempts, or failures, give RATE_LIMITED with `retryAfter` (seconds).',
+    extensions: CREDENTIAL_OPERATION,
     args: { input: t.arg({ type: SignInInput }) },
     resolve: (_root, { input }, ctx) =>
-      ctx.accounts.signIn({ ...input, email: input.email.trim().toLowerCase() }),
+      ctx.accounts.signIn({ ...input, email: input.email.trim().toLowerCase() }, ctx.client),
+  }),
+  changePassword: t.withAuth({ member: true }).field({
+    type: AuthPayload,
+    description:
+      "Changes the signed-in member's password. Every token issued before stops working; the payload carries a new one.",
+    extensions: CREDENTIAL_OPERATION,
+    args: { input: t.arg({ type: ChangePasswordInput }) },
+    resolve: async (_root, { input }, ctx) => {
+      const result = await ctx.accounts.changePassword(ctx.scope, ctx.db, input);
+      // The member's open streams re-check at once: their tokens are now invalid.
+      ctx.events.publish('accessChanged', {
+        userId: ctx.scope.user.id,
+        reason: 'password_changed',
+      });
+      return result;
+    },
   }),
 }));

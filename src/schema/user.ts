@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { hashPassword } from '../auth/passwords.ts';
+import { CREDENTIAL_OPERATION } from '../auth/credential-operations.ts';
 import { builder } from '../builder.ts';
 import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
 import { Role } from '../generated/prisma/enums.ts';
@@ -11,6 +11,9 @@ import { DeletePayload } from './post.ts';
 import { rules } from './validation.ts';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
+
+/** Higher reaches further; typed over the enum, so a new role must be ranked. */
+const RANK: Record<Role, number> = { OWNER: 2, ADMIN: 1, MEMBER: 0 };
 
 builder.prismaNode('User', {
   ...tenantNode,
@@ -84,6 +87,7 @@ builder.mutationFields((t) => ({
   createMember: t.withAuth({ admin: true }).prismaField({
     type: 'User',
     description: 'Adds a member to the organization (OWNER or ADMIN; only an OWNER adds ADMINs).',
+    extensions: CREDENTIAL_OPERATION,
     args: { input: t.arg({ type: CreateMemberInput }) },
     resolve: async (query, _root, { input }, ctx) => {
       const role = input.role ?? 'MEMBER';
@@ -97,7 +101,7 @@ builder.mutationFields((t) => ({
       });
       if (existing) throw new Conflict('A member with this email already exists', 'email');
       const id = randomUUID();
-      const passwordHash = await hashPassword(input.password);
+      const passwordHash = await ctx.accounts.newMemberPassword(ctx.scope, input.password);
       return withAuditEntry(
         ctx,
         {
@@ -144,7 +148,16 @@ builder.mutationFields((t) => ({
           targetId: id,
           details: { from: member.role, to: input.role },
         },
-        () => ctx.db.user.update({ ...query, where: key, data: { role: input.role } }),
+        () =>
+          ctx.db.user.update({
+            ...query,
+            where: key,
+            // A demotion ends the member's sessions: their tokens carried the old role's reach.
+            data: {
+              role: input.role,
+              ...(RANK[input.role] < RANK[member.role] ? { tokensValidAfter: new Date() } : {}),
+            },
+          }),
       );
       // After the commit: the member's open streams re-check their access (src/streams.ts).
       ctx.events.publish('accessChanged', { userId: id, reason: 'role_changed' });

@@ -325,28 +325,66 @@ describe('a stream ends when its access does', () => {
     }
   });
 
-  it('a role change re-checks at once: the stream keeps exactly the access its token has', async () => {
+  it("a demotion ends the member's stream at once (its tokens are invalidated); a promotion does not", async () => {
     const demoted = await addMember(acme, 'ADMIN');
+    const promoted = await addMember(acme, 'MEMBER');
     const sub = await subscribe(`${url}/graphql`, POST_CREATED, {}, demoted.token);
+    const kept = await subscribe(`${url}/graphql`, POST_CREATED, {}, promoted.token);
     try {
       await warmUp(sub, acme);
+      while (await kept.next(300)) {}
+      const roleChange = (userId: string, role: string) =>
+        gql(
+          'mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { role } }',
+          { input: { userId, role } },
+          acme.owner.token,
+        );
+      expect(
+        field<{ role: string }>(await roleChange(demoted.userId, 'MEMBER'), 'changeMemberRole')
+          .role,
+      ).toBe('MEMBER');
+      expect(
+        field<{ role: string }>(await roleChange(promoted.userId, 'ADMIN'), 'changeMemberRole')
+          .role,
+      ).toBe('ADMIN');
+      // No post in between: the control event ended it.
+      await expectEndedWith(sub, 'UNAUTHENTICATED');
+      await createPost(acme, 'after the role changes');
+      expect(titleOf(await kept.next())).toBe('after the role changes');
+      expect(
+        (await gql('{ viewer { role } }', {}, demoted.token)).errors?.[0]?.extensions?.code,
+      ).toBe('UNAUTHENTICATED');
+    } finally {
+      sub.close();
+      kept.close();
+    }
+  });
+
+  it("a password change ends the member's open streams at once; the new token streams", async () => {
+    const changing = await addMember(globex);
+    const sub = await subscribe(`${url}/graphql`, POST_CREATED, {}, changing.token);
+    const colleague = await subscribe(`${url}/graphql`, POST_CREATED, {}, globex.member.token);
+    try {
+      await warmUp(sub, globex);
+      while (await colleague.next(300)) {}
       const changed = await gql(
-        'mutation($input: ChangeMemberRoleInput!) { changeMemberRole(input: $input) { role } }',
-        { input: { userId: demoted.userId, role: 'MEMBER' } },
-        acme.owner.token,
+        'mutation($input: ChangePasswordInput!) { changePassword(input: $input) { token } }',
+        { input: { currentPassword: 'correct-horse-9', newPassword: 'battery-staple-10' } },
+        changing.token,
       );
-      expect(field<{ role: string }>(changed, 'changeMemberRole').role).toBe('MEMBER');
-      // Every subscription is open to members: a demoted member keeps streaming while the token
-      // still works, and the stream ends at once when a role change invalidates it.
-      const viewer = await gql('{ viewer { role } }', {}, demoted.token);
-      if (viewer.errors) {
-        await expectEndedWith(sub, viewer.errors[0]?.extensions?.code ?? '');
-      } else {
-        await createPost(acme, 'after the demotion');
-        expect(titleOf(await sub.next())).toBe('after the demotion');
+      const fresh = field<{ token: string }>(changed, 'changePassword').token;
+      await expectEndedWith(sub, 'UNAUTHENTICATED');
+      await createPost(globex, 'after the password change');
+      expect(titleOf(await colleague.next())).toBe('after the password change');
+      const again = await subscribe(`${url}/graphql`, POST_CREATED, {}, fresh);
+      try {
+        await warmUp(again, globex);
+      } finally {
+        again.close();
       }
     } finally {
       sub.close();
+      colleague.close();
     }
   });
 });

@@ -34,6 +34,8 @@ export type FuzzApi = Readonly<{
 }>;
 
 type Role = 'OWNER' | 'ADMIN' | 'MEMBER';
+/** A demotion (to a lower rank) ends the member's sessions: tokens issued before are refused. */
+const RANK: Readonly<Record<Role, number>> = { OWNER: 2, ADMIN: 1, MEMBER: 0 };
 type Kind = 'Post' | 'Comment' | 'User' | 'Organization';
 const KINDS: readonly Kind[] = ['Post', 'Comment', 'User', 'Organization'];
 
@@ -95,7 +97,8 @@ type BaseOrg = Readonly<{
   id: string;
   raw: string;
   /** Owner, admin and member, with the roles every run starts from. */
-  people: readonly Readonly<Person>[];
+  /** Mutable only in `token`: a demotion ends a member's sessions; each reset signs them in again. */
+  people: readonly Person[];
 }>;
 
 export type WorldOptions = Readonly<{
@@ -1215,6 +1218,7 @@ class ChangeMemberRole extends Op {
     const a = resolveActor(model, this.actor);
     const target = resolveId(world, model, a, this.target);
     step.describe(`${a.label} changeMemberRole(${target.label} → ${this.role})`);
+    let demoted: Person | null = null;
     await step.targeted({
       actor: a,
       target,
@@ -1231,12 +1235,15 @@ class ChangeMemberRole extends Op {
         if (user === a.user) return { error: 'BAD_USER_INPUT' };
         return {
           check: (data) => {
+            if (RANK[this.role] < RANK[user.role]) demoted = user;
             user.role = this.role;
             same(data.changeMemberRole, memberShape(user), 'changeMemberRole payload');
           },
         };
       },
     });
+    // The demoted member's old token no longer works (tokensValidAfter): they sign in again.
+    if (demoted) await signInAgain(world, demoted, a.org.raw);
   }
 }
 
@@ -1764,6 +1771,9 @@ export async function startRun(world: World): Promise<Model> {
       );
       okData(res, 'reset: roles');
     }
+    // A run may have demoted any of them (and promoted them back): their tokens from before
+    // are refused, so every run starts with everyone signed in afresh.
+    for (const person of base.people) await signInAgain(world, person, base.raw);
     const ids = new Set(base.people.map((p) => p.id));
     orgs.push({
       key: base.key,
@@ -1783,6 +1793,11 @@ export async function startRun(world: World): Promise<Model> {
   }
   timed(world, '(reset)', started);
   return { orgs, base: orgs.length, story: [] };
+}
+
+/** A fresh token for `person`, as signing in again gives (without the scrypt of signIn). */
+async function signInAgain(world: World, person: Person, organizationId: string): Promise<void> {
+  person.token = await world.api.issueToken({ userId: person.raw, organizationId });
 }
 
 /** At the end of a run, every organization (as its owner) holds exactly what the model says. */

@@ -8,7 +8,8 @@ import { createTokenService, type TokenService } from '../../src/auth/tokens.ts'
 import type { Database } from '../../src/db/database.ts';
 import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/queue.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
+import { type Api, type CredentialOptions, createApi } from '../../src/yoga.ts';
+import { GENEROUS_CREDENTIAL_POLICY } from './credentials.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
@@ -45,6 +46,8 @@ export async function createTestApi(
     jobs?: boolean | Partial<RetryPolicy>;
     /** Work the queue in this process (default); false leaves the jobs waiting. */
     workJobs?: boolean;
+    /** Default: GENEROUS_CREDENTIAL_POLICY (test/api/credentials.test.ts tests the real one). */
+    credentials?: CredentialOptions;
   } = {},
 ): Promise<TestApi> {
   const database = await openTestDatabase();
@@ -68,6 +71,7 @@ export async function createTestApi(
     logger,
     introspection: options.introspection ?? true,
     graphiql: false,
+    credentials: options.credentials ?? { policy: GENEROUS_CREDENTIAL_POLICY },
   });
   if (jobs && options.workJobs !== false) await api.startJobWorkers();
   const fetch = ({ path = '/graphql', ...init }: RequestInit & { path?: string }) =>

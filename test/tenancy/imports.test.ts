@@ -22,6 +22,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/auth.test.ts',
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/api/limits.test.ts', // counts one organization's exports, comments; a second PENDING export
+    'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
