@@ -40,7 +40,11 @@ export type RetryPolicy = Readonly<{
 
 export const DEFAULT_RETRY: RetryPolicy = { retryLimit: 4, retryDelay: 5, retryDelayMax: 300 };
 
-export type SendOptions = Readonly<{ startAfter?: Date }>;
+export type SendOptions = Readonly<{
+  startAfter?: Date;
+  /** pg-boss works higher priorities first, then older jobs first; 0 by default. */
+  priority?: number;
+}>;
 
 /** One job as a handler sees it. */
 export type Job<N extends JobName> = Readonly<{
@@ -134,6 +138,7 @@ export async function createJobQueue(
     send: async (name, data, sendOptions = {}) => {
       const id = await boss.send(name, data, {
         ...(sendOptions.startAfter ? { startAfter: sendOptions.startAfter } : {}),
+        ...(sendOptions.priority ? { priority: sendOptions.priority } : {}),
       });
       if (!id) throw new Error(`The job queue did not accept a ${name} job`);
       return id;

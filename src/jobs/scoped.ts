@@ -21,10 +21,15 @@ export type ScopedJobs = Readonly<{
 }>;
 
 /**
- * Jobs of one kind one organization may have waiting in the shared queue. The queue is worked
- * oldest first: without a bound, one tenant's burst (a request of aliased mutations, a script)
- * would put every other tenant's job behind it. Beyond it, sending is refused (TOO_MANY_JOBS).
- * Exports are also one at a time per organization (src/schema/data-export.ts).
+ * Jobs of one kind one organization may have waiting in the shared queue; beyond it, sending is
+ * refused (TOO_MANY_JOBS). Exports are also one at a time per organization
+ * (src/schema/data-export.ts).
+ *
+ * Within the budget the queue is fair between organizations: a job's priority is minus the
+ * number of its organization's jobs already waiting, and pg-boss works the highest priority
+ * first, then the oldest. So every organization's first waiting job comes before anyone's
+ * second, and one tenant's burst (a request of aliased mutations, a script) waits behind the
+ * others' jobs instead of putting them behind it.
  */
 export const TENANT_JOB_BUDGET = 100;
 
@@ -36,13 +41,13 @@ export function scopedJobs(
 ): ScopedJobs {
   const send: ScopedJobs['send'] = async (name, ids) => {
     // Counted, then sent: concurrent requests may pass it by a few jobs, which a budget allows.
-    if ((await queue.waiting(name, scope.organizationId, budget)) >= budget) {
-      throw new TooManyJobs(budget);
-    }
-    return queue.send(name, {
-      ...ids,
-      organizationId: scope.organizationId,
-    } as unknown as JobPayloads[typeof name]);
+    const waiting = await queue.waiting(name, scope.organizationId, budget);
+    if (waiting >= budget) throw new TooManyJobs(budget);
+    return queue.send(
+      name,
+      { ...ids, organizationId: scope.organizationId } as unknown as JobPayloads[typeof name],
+      { priority: -waiting },
+    );
   };
   return Object.freeze({
     send,

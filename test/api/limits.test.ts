@@ -276,4 +276,24 @@ describe('jobs: a per-organization budget of waiting jobs', () => {
       scopedJobs(jobs, as(bId), logger).send('notify-comment', { commentId }),
     ).resolves.toEqual(expect.any(String));
   });
+
+  it("the queue is fair: the other organization's waiting jobs are worked before the flood's", async () => {
+    // Continues the flood above: A has 100 notification jobs waiting, B 3 (its signUpOrg comment,
+    // its new comment and the job sent directly). Worked oldest first, B's last two would come
+    // after all of A's. One worker takes one job at a time, so completion order is fetch order.
+    const completed = async () =>
+      system.$queryRawUnsafe<{ organization_id: string }[]>(
+        `SELECT data->>'organizationId' AS organization_id FROM pgboss.job
+          WHERE name = 'notify-comment' AND state = 'completed' ORDER BY completed_on, id`,
+      );
+    await t.api.startJobWorkers();
+    await vi.waitFor(async () => expect((await completed()).length).toBeGreaterThanOrEqual(6), {
+      timeout: 25_000,
+      interval: 200,
+    });
+    const bId = (await system.organization.findUniqueOrThrow({ where: { slug: b.slug } })).id;
+    const firstSix = (await completed()).slice(0, 6).map((job) => job.organization_id);
+    // Each organization's k-th waiting job has priority -k: A's and B's alternate.
+    expect(firstSix.filter((organization) => organization === bId)).toHaveLength(3);
+  });
 });
