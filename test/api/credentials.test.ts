@@ -24,6 +24,7 @@ import {
   type TestApi,
 } from '../support/api.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from '../support/credentials.ts';
+import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 
 const PASSWORD = 'correct-horse-9';
 const SIGN_IN = 'mutation($input: SignInInput!) { signIn(input: $input) { token } }';
@@ -396,18 +397,7 @@ describe('token lifetimes', () => {
   });
 });
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const redisUp = await (async () => {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-})();
+const redisUp = await redisAnswers();
 
 describe.skipIf(!redisUp)(`limits shared by two instances through Redis (${REDIS_URL})`, () => {
   const prefix = `scopegraph:test:${randomBytes(6).toString('hex')}:`;

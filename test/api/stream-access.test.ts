@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdminCredentials } from '../../src/admin/credential.ts';
@@ -22,6 +21,7 @@ import {
   TEST_SECRET,
   type TestApi,
 } from '../support/api.ts';
+import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 import { type SsePayload, type Subscription, subscribe } from '../support/sse.ts';
 
 /**
@@ -32,7 +32,6 @@ import { type SsePayload, type Subscription, subscribe } from '../support/sse.ts
  * ends sits next to one that keeps receiving (a colleague, another organization). Streams are
  * capped per member and per organization, and a slot comes back when its stream ends.
  */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const POST_CREATED = 'subscription { postCreated { id title } }';
 const POST_DELETED = 'subscription { postDeleted { id } }';
 
@@ -508,17 +507,7 @@ describe('streams are capped', () => {
   });
 });
 
-const redisUp = await (async () => {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-})();
+const redisUp = await redisAnswers();
 
 describe.skipIf(!redisUp)(`control events across instances on Redis (${REDIS_URL})`, () => {
   it("a removal through instance A ends the member's stream on instance B at once", async () => {

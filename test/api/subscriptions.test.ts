@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBus, type EventBus } from '../../src/events.ts';
 import { createLogger } from '../../src/logging.ts';
 import { type Api, createApi } from '../../src/yoga.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 import { type Subscription, subscribe } from '../support/sse.ts';
 
 /**
@@ -14,7 +14,6 @@ import { type Subscription, subscribe } from '../support/sse.ts';
  * with Redis the same holds across instances. Every negative check has a positive control on
  * the same subscription.
  */
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 let t: TestApi;
 let a: Org;
@@ -177,17 +176,7 @@ describe('subscriptions on one instance', () => {
   });
 });
 
-const redisUp = await (async () => {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-})();
+const redisUp = await redisAnswers();
 
 describe.skipIf(!redisUp)(`two instances on Redis (${REDIS_URL})`, () => {
   let busA: EventBus;

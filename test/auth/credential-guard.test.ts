@@ -14,20 +14,9 @@ import {
   type WindowLogs,
 } from '../../src/auth/sliding-window.ts';
 import { PasswordHashingBusy, RateLimited } from '../../src/errors.ts';
+import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-const redisUp = await (async () => {
-  const probe = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0 });
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-})();
+const redisUp = await redisAnswers();
 
 // One prefix per run, removed at the end: runs sharing the Redis never see each other's keys.
 const prefix = `scopegraph:test:${randomBytes(6).toString('hex')}:`;
