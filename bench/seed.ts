@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.ts';
-import { applyMigrations } from '../src/db/migrations.ts';
+import { applyMigrations } from '../src/db/migrations/commands.ts';
 
 export type TenantPlan = Readonly<{
   /** 0 is the big tenant of scenario 4; 1..N the Zipf-ranked tenants (1 is the largest). */

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { createTokenService } from '../src/auth/tokens.ts';
 import { type Database, openDatabase } from '../src/db/database.ts';
-import { applyMigrations } from '../src/db/migrations.ts';
+import { applyMigrations } from '../src/db/migrations/commands.ts';
 import { createLogger } from '../src/logging.ts';
 import { type Api, createApi } from '../src/yoga.ts';
 import {

@@ -2,7 +2,11 @@
 // Target: DATABASE_URL when set, else the embedded PGlite database in ./.data/pglite.
 import path from 'node:path';
 import { openDatabase } from '../src/db/database.ts';
-import { applyMigrations, createMigration, migrationStatus } from '../src/db/migrations.ts';
+import {
+  applyMigrations,
+  createMigration,
+  migrationStatus,
+} from '../src/db/migrations/commands.ts';
 
 const usage = `Usage:
   npm run db:migrate               apply pending migrations

@@ -7,7 +7,7 @@ import { connectWindowLogs, memoryWindowLogs } from './auth/sliding-window.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';
-import { applyMigrations } from './db/migrations.ts';
+import { applyMigrations } from './db/migrations/commands.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
 import { createEventBus } from './events.ts';

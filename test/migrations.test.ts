@@ -13,7 +13,7 @@ import {
   createMigration,
   migrationStatus,
   pendingSchemaChanges,
-} from '../src/db/migrations.ts';
+} from '../src/db/migrations/commands.ts';
 import { adminQuery, databaseUrl, uniqueName } from './support/server.ts';
 
 const migrationsDir = fileURLToPath(new URL('../prisma/migrations', import.meta.url));

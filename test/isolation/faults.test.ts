@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { isDatabaseUnavailable } from '../../src/db/availability.ts';
 import { type Database, openDatabase } from '../../src/db/database.ts';
-import { applyMigrations } from '../../src/db/migrations.ts';
+import { applyMigrations } from '../../src/db/migrations/commands.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId, encodeGlobalId } from '../../src/schema/ids.ts';

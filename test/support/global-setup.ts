@@ -4,7 +4,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/db/database.ts';
-import { applyMigrations } from '../../src/db/migrations.ts';
+import { applyMigrations } from '../../src/db/migrations/commands.ts';
 import { adminQuery, databaseUrl, uniqueName } from './server.ts';
 
 declare module 'vitest' {
