@@ -72,7 +72,7 @@ export function countPgQueries(): void {
     const config = typeof first === 'object' && first !== null ? (first as QueryConfigLike) : null;
     const text = typeof first === 'string' ? first : config?.text;
     const values = Array.isArray(second) ? second : config?.values;
-    // A statement sent behind a prefix in the same message (src/db/database.ts, PrefixedQuery:
+    // A statement sent behind a prefix in the same message (src/db/bound-pg-client.ts, PrefixedQuery:
     // the tenant binding of a read-only unit of work) is two statements in one round trip.
     const prefix = typeof config?.prefix === 'string' ? config.prefix : null;
     stats.roundTrips++;

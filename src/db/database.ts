@@ -4,7 +4,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
-import { planBegin } from '../tenancy/binding.ts';
+import { BindingClient, clearBinding } from './bound-pg-client.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -65,9 +65,7 @@ function openServer(url: string, max: number): Database {
   // failure still reaches the query that was running.
   pool.on('connect', (client) => client.on('error', () => {}));
   // A connection goes back to the pool with no read-only binding left on it, whatever happened.
-  pool.on('release', (_error: unknown, client: pg.PoolClient) => {
-    (client as unknown as BindingClient).statementwise = null;
-  });
+  pool.on('release', (_error: unknown, client: pg.PoolClient) => clearBinding(client));
   const location = new URL(url);
   location.password = '';
   return Object.freeze({
@@ -77,117 +75,4 @@ function openServer(url: string, max: number): Database {
     jobBackend: { kind: 'postgres' as const, url },
     close: () => pool.end(),
   });
-}
-
-/**
- * pg's client, except for the transactions the tenant binding opens (planBegin,
- * src/tenancy/binding.ts): their BEGIN carries the binding in the same round trip, or, for a
- * read-only one, no BEGIN is sent and every statement carries the binding in its own message.
- * Every other statement, and every transaction of the system client, goes out unchanged.
- */
-class BindingClient extends pg.Client {
-  /** Set while a read-only transaction of the binding holds this connection. */
-  statementwise: Readonly<{ sql: string; args: readonly [string, string] }> | null = null;
-}
-
-type QueryArgs = unknown[];
-type QueryConfigLike = {
-  text?: unknown;
-  values?: unknown;
-  rowMode?: unknown;
-  types?: unknown;
-  name?: unknown;
-};
-type QueryCallback = (error: Error | null, result?: pg.QueryResult) => void;
-
-BindingClient.prototype.query = function query(this: BindingClient, ...args: QueryArgs) {
-  const [config] = args;
-  const text = isConfig(config) && typeof config.text === 'string' ? config.text : null;
-  // Looked up at call time: whatever pg.Client#query is then (the benchmark counts through it).
-  const send = (...a: QueryArgs) =>
-    (pg.Client.prototype.query as (...b: QueryArgs) => unknown).apply(this, a);
-  if (this.statementwise) {
-    if (text === 'COMMIT' || text === 'ROLLBACK') {
-      this.statementwise = null;
-      return Promise.resolve(EMPTY_RESULT);
-    }
-    if (!isConfig(config) || text === null || args.length > 1) {
-      // adapter-pg always passes one config object; anything else is refused, never sent unbound.
-      return Promise.reject(
-        new Error('Unexpected query shape inside a read-only tenant transaction'),
-      );
-    }
-    const { sql, args: bindArgs } = this.statementwise;
-    return new Promise((resolve, reject) => {
-      const callback: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
-      send(new PrefixedQuery({ ...config, callback }, sql, bindArgs));
-    });
-  }
-  const plan = text === null ? null : planBegin(text);
-  if (plan?.kind === 'statementwise') {
-    this.statementwise = { sql: plan.sql, args: plan.args };
-    return Promise.resolve(EMPTY_RESULT);
-  }
-  if (plan?.kind === 'merge') args[0] = { ...(config as object), text: plan.sql };
-  return send(...args);
-} as pg.Client['query'];
-
-const EMPTY_RESULT = { command: '', rowCount: 0, oid: 0, rows: [], fields: [] };
-
-function isConfig(value: unknown): value is QueryConfigLike {
-  return typeof value === 'object' && value !== null && !('submit' in value);
-}
-
-type Connection = {
-  parse: (message: { text: string; name: string; types: unknown[] }) => void;
-  bind: (message: { portal: string; statement: string; values: readonly string[] }) => void;
-  execute: (message: { portal: string; rows: number }) => void;
-};
-
-type QueryInternals = {
-  requiresPreparation(): boolean;
-  prepare(connection: Connection): void;
-  handleDataRow(message: unknown): void;
-  handleCommandComplete(message: unknown, connection: unknown): void;
-};
-
-const Query = pg.Query as unknown as new (config: object) => QueryInternals;
-
-/**
- * A statement sent behind `prefix` in one extended-protocol message (Parse, Bind, Execute of the
- * prefix, then the statement's own Parse, Bind, Describe, Execute, and one Sync): both run in one
- * implicit transaction. The prefix's row and completion are not part of the result. If the
- * prefix fails, PostgreSQL skips the statement and the error is the query's.
- */
-class PrefixedQuery extends Query {
-  private prefixDone = false;
-
-  constructor(
-    config: object,
-    /** Public for the benchmark, which counts it as a statement of its own. */
-    readonly prefix: string,
-    private readonly prefixArgs: readonly string[],
-  ) {
-    super(config);
-  }
-
-  override requiresPreparation(): boolean {
-    return true;
-  }
-
-  override prepare(connection: Connection): void {
-    connection.parse({ text: this.prefix, name: '', types: [] });
-    connection.bind({ portal: '', statement: '', values: this.prefixArgs });
-    connection.execute({ portal: '', rows: 0 });
-    super.prepare(connection);
-  }
-
-  override handleDataRow(message: unknown): void {
-    if (this.prefixDone) super.handleDataRow(message);
-  }
-
-  override handleCommandComplete(message: unknown, connection: unknown): void {
-    if (this.prefixDone) super.handleCommandComplete(message, connection);
-    else this.prefixDone = true;
-  }
 }

@@ -19,8 +19,8 @@ import type { OrganizationId } from './ids.ts';
  * Outside `withOrganization`, the setting is empty and the policies match no row: anything
  * that slips past the scoped client (the fluent API, a forgotten code path) fails closed.
  *
- * Import rule: only the scoped client (and its tests) may import this module; a test lists
- * the importers.
+ * Import rule: only the scoped client, the pg pool's client that carries the binding with BEGIN
+ * (src/db/bound-pg-client.ts) and their tests may import this module; a test lists the importers.
  */
 export const APP_ROLE = 'scopegraph_app';
 
@@ -31,8 +31,6 @@ const bound = new AsyncLocalStorage<Binding>();
 /** A transaction being started, and whether the connection bound it together with BEGIN. */
 type Opening = { organizationId: string; readOnly: boolean; boundAtBegin: boolean };
 const opening = new AsyncLocalStorage<Opening>();
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Runs `work` with `organizationId` bound for the interactive transactions it starts (and for
@@ -238,39 +236,25 @@ class BoundTransaction implements Transaction {
 }
 
 /**
- * How the pg pool's client opens a transaction the binding starts (src/db/database.ts), so that
- * the binding costs no round trip of its own:
- *
- * - `merge`: send `sql` instead of BEGIN: `BEGIN; SELECT set_config(…)` in one simple-protocol
- *   message. Simple-protocol messages cannot carry parameters, so the organization id is inlined,
- *   and only when it is a well-formed UUID (it always is: it comes from a branded OrganizationId).
- * - `statementwise` (read-only transactions): send no BEGIN at all. Every statement goes out
- *   with `READ_ONLY_BIND_SQL` and these arguments in front of it, in the same message and before
- *   one Sync, so both run in one implicit transaction: the binding holds for exactly that
- *   statement, which cannot write. COMMIT and ROLLBACK then have nothing to end.
- *
- * null: send BEGIN as it is. Then, or where this is never asked (PGlite, an adapter that opens
- * transactions differently), the transaction binds itself before its first statement: a saved
- * round trip, never a missing binding.
+ * The binding of the transaction being opened in this async context, for a connection that can
+ * send it together with BEGIN (src/db/bound-pg-client.ts, planBegin); null when no transaction of
+ * the binding is being opened, or its binding was already carried. It can only carry the binding
+ * this context already holds, never choose another. `carriedAtBegin()` tells the transaction that
+ * its connection sent the binding, so it need not bind itself.
  */
-export type BeginPlan =
-  | Readonly<{ kind: 'merge'; sql: string }>
-  | Readonly<{ kind: 'statementwise'; sql: string; args: readonly [string, string] }>;
-
-export function planBegin(sql: string): BeginPlan | null {
+export function transactionBeingOpened(): Readonly<{
+  organizationId: string;
+  readOnly: boolean;
+  carriedAtBegin: () => void;
+}> | null {
   const open = opening.getStore();
-  if (!open || open.boundAtBegin || sql !== 'BEGIN' || !UUID.test(open.organizationId)) return null;
-  open.boundAtBegin = true;
-  if (open.readOnly) {
-    return {
-      kind: 'statementwise',
-      sql: READ_ONLY_BIND_SQL,
-      args: [APP_ROLE, open.organizationId],
-    };
-  }
+  if (!open || open.boundAtBegin) return null;
   return {
-    kind: 'merge',
-    sql: `BEGIN; SELECT /* scopegraph:bind */ set_config('role', '${APP_ROLE}', true), set_config('app.organization_id', '${open.organizationId}', true)`,
+    organizationId: open.organizationId,
+    readOnly: open.readOnly,
+    carriedAtBegin: () => {
+      open.boundAtBegin = true;
+    },
   };
 }
 

@@ -15,7 +15,7 @@ export type ScopedTx = Parameters<Parameters<ScopedDb['$transaction']>[0]>[0];
  * A read-only unit of work (a GraphQL query operation): one interactive transaction, bound to one
  * organization, in which nothing can write; `end` finishes it. Until then it holds a connection,
  * so `end` must always be called. On a server its statements carry the binding themselves, each
- * in its own message, so it costs no round trip of its own (src/tenancy/binding.ts, planBegin).
+ * in its own message, so it costs no round trip of its own (src/db/bound-pg-client.ts, planBegin).
  */
 export type UnitOfWork = Readonly<{
   db: ScopedTx;

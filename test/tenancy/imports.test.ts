@@ -34,10 +34,12 @@ const GUARDED: Record<string, string[]> = {
   ],
   // The RLS binding: anyone holding it can bind any organization.
   'src/tenancy/binding.ts': [
-    'src/db/database.ts', // bindOnBegin only: the pg pool's client sends the binding with BEGIN
+    // transactionBeingOpened only: the pg pool's client sends the binding its caller already
+    // holds with BEGIN (planBegin); it cannot choose an organization.
+    'src/db/bound-pg-client.ts',
     'src/tenancy/scoped-client.ts',
-    'test/tenancy/database.test.ts',
-    'test/tenancy/unit-of-work.test.ts', // bindOnBegin, to prove it binds nothing on its own
+    'test/tenancy/database.test.ts', // a bare client over the bound adapter: what the database sees
+    'test/tenancy/unit-of-work.test.ts', // a bare client over the bound adapter, read-only
   ],
 };
 

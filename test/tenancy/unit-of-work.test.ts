@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { planBegin } from '../../src/db/bound-pg-client.ts';
 import { type Prisma, PrismaClient } from '../../src/generated/prisma/client.ts';
-import { BoundAdapterFactory, planBegin, withOrganization } from '../../src/tenancy/binding.ts';
+import { BoundAdapterFactory, withOrganization } from '../../src/tenancy/binding.ts';
 import { parseOrganizationId } from '../../src/tenancy/ids.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
