@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { PassThrough } from 'node:stream';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { PrefixedQuery } from '../../src/db/bound-pg-client.ts';
+
+/**
+ * src/db/bound-pg-client.ts overrides internals of pg's Query that are no public API. These are
+ * the pg versions it was verified on (the wire order below, and the server tests in
+ * test/tenancy/unit-of-work.test.ts). A new pg fails here first: read pg's lib/query.js for what
+ * is listed in INTERNALS, run the server suites, then add the version.
+ */
+const VERIFIED_PG_VERSIONS = ['8.23.1'];
+
+/** What PrefixedQuery overrides or calls, with the number of parameters pg declares for each. */
+const INTERNALS = {
+  requiresPreparation: 0,
+  prepare: 1,
+  handleDataRow: 1,
+  handleCommandComplete: 2,
+  submit: 1,
+} as const;
+
+const pgVersion = String(
+  JSON.parse(readFileSync(createRequire(import.meta.url).resolve('pg/package.json'), 'utf8'))
+    .version,
+);
+
+describe('the pg internals the binding relies on', () => {
+  it('the installed pg is a version the override was verified on', () => {
+    expect(
+      VERIFIED_PG_VERSIONS.includes(pgVersion),
+      `pg ${pgVersion} is not among the versions src/db/bound-pg-client.ts was verified on ` +
+        `(${VERIFIED_PG_VERSIONS.join(', ')}). It overrides pg's Query#${Object.keys(INTERNALS).join(', #')}: ` +
+        'check them in node_modules/pg/lib/query.js, run test/db and test/tenancy with ' +
+        'TEST_DATABASE_URL, then add the version to VERIFIED_PG_VERSIONS.',
+    ).toBe(true);
+  });
+
+  it.each(Object.entries(INTERNALS))('Query#%s exists and takes %i parameter(s)', (name, arity) => {
+    const method: unknown = Reflect.get(pg.Query.prototype, name);
+    expect(
+      typeof method === 'function' ? method.length : `no Query#${name}`,
+      `pg ${pgVersion} changed Query#${name}, which src/db/bound-pg-client.ts (PrefixedQuery) relies on`,
+    ).toBe(arity);
+  });
+
+  it('a prefixed statement leaves as one message: the prefix, then the statement, one Sync', () => {
+    // pg's real Connection, writing its bytes into a stream instead of a socket.
+    const socket = new PassThrough();
+    const written: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => written.push(chunk));
+    const connection = new pg.Connection({ stream: () => socket });
+    const query = new PrefixedQuery(
+      { text: 'SELECT $1::text AS v', values: ['statement'], callback: () => {} },
+      "SELECT set_config('app.test', $1, true)",
+      ['prefix'],
+    );
+    const submit = Reflect.get(query, 'submit') as (connection: pg.Connection) => unknown;
+    expect(submit.call(query, connection)).toBeNull();
+
+    const messages = frontendMessages(Buffer.concat(written));
+    expect(
+      messages.map((message) => message.type).join(''),
+      `pg ${pgVersion} no longer sends Parse/Bind/Execute of the prefix, then the statement's ` +
+        'Parse/Bind/Describe/Execute and ONE Sync: the prefix would not share its transaction',
+    ).toBe('PBEPBDES');
+    expect(messages.filter((m) => m.type === 'P').map((m) => parsedText(m.body))).toEqual([
+      "SELECT set_config('app.test', $1, true)",
+      'SELECT $1::text AS v',
+    ]);
+    // Each Bind carries its own statement's arguments.
+    const binds = messages.filter((m) => m.type === 'B').map((m) => m.body.toString('latin1'));
+    expect(binds[0]).toContain('prefix');
+    expect(binds[0]).not.toContain('statement');
+    expect(binds[1]).toContain('statement');
+  });
+
+  describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
+    const run = async (query: PrefixedQuery, result: Promise<pg.QueryResult>) => {
+      const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await client.connect();
+      try {
+        client.query(query as unknown as pg.QueryConfig);
+        return await result;
+      } finally {
+        await client.end();
+      }
+    };
+    const prefixed = (text: string, prefix: string) => {
+      let settle: (error: Error | null, result?: pg.QueryResult) => void = () => {};
+      const result = new Promise<pg.QueryResult>((resolve, reject) => {
+        settle = (error, value) => (error || !value ? reject(error) : resolve(value));
+      });
+      const query = new PrefixedQuery({ text, callback: settle }, prefix, ['bound']);
+      return { query, result };
+    };
+
+    it('the statement sees what the prefix set, and only its own rows and fields come back', async () => {
+      const { query, result } = prefixed(
+        "SELECT current_setting('app.test', true) AS v",
+        "SELECT set_config('app.test', $1, true) AS prefix_column",
+      );
+      const answer = await run(query, result);
+      expect(answer.rows).toEqual([{ v: 'bound' }]);
+      expect(answer.fields.map((field) => field.name)).toEqual(['v']);
+      expect(answer.command).toBe('SELECT');
+    });
+
+    it('a failing prefix fails the query with its own error (the positive control is the test above)', async () => {
+      const { query, result } = prefixed(
+        'SELECT 1 AS v',
+        "SELECT set_config('app.test', $1, true), 1 / 0",
+      );
+      await expect(run(query, result)).rejects.toThrow(/division by zero/);
+    });
+  });
+});
+
+type FrontendMessage = { type: string; body: Buffer };
+
+/** Splits what a client wrote into protocol messages: a type byte, an int32 length, a body. */
+function frontendMessages(bytes: Buffer): FrontendMessage[] {
+  const messages: FrontendMessage[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const length = bytes.readInt32BE(at + 1);
+    messages.push({
+      type: String.fromCharCode(bytes[at] ?? 0),
+      body: bytes.subarray(at + 5, at + 1 + length),
+    });
+    at += 1 + length;
+  }
+  return messages;
+}
+
+/** A Parse message's body: the statement name, then its text, each NUL-terminated. */
+function parsedText(body: Buffer): string {
+  const nameEnd = body.indexOf(0);
+  return body.subarray(nameEnd + 1, body.indexOf(0, nameEnd + 1)).toString('utf8');
+}
