@@ -24,7 +24,7 @@ const projectMigrations = (await readdir(migrationsDir, { withFileTypes: true })
   .sort();
 
 /** One un-migrated database per file: fresh in-memory PGlite, or its own database on the server. */
-interface TestDatabase {
+interface UnmigratedDatabase {
   factory: SqlMigrationAwareDriverAdapterFactory;
   query(sql: string): Promise<Record<string, unknown>[]>;
   /** Empties it again between scenarios. */
@@ -34,7 +34,7 @@ interface TestDatabase {
   close(): Promise<void>;
 }
 
-async function openTestDatabase(): Promise<TestDatabase> {
+async function openUnmigratedDatabase(): Promise<UnmigratedDatabase> {
   const resetSql = 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;';
   const serverUrl = process.env.TEST_DATABASE_URL;
   if (!serverUrl) {
@@ -79,10 +79,10 @@ async function migrationsFolder(migrations: Record<string, string>): Promise<str
 }
 
 const temporaryDirs: string[] = [];
-let db: TestDatabase;
+let db: UnmigratedDatabase;
 
 beforeAll(async () => {
-  db = await openTestDatabase();
+  db = await openUnmigratedDatabase();
 });
 
 afterAll(async () => {
