@@ -9,7 +9,7 @@
 // binding: the unit of work (an interactive transaction in Prisma), the binding sent with every
 // statement, and the policies.
 //
-// The composition copies the parts of src/yoga.ts it needs (same schema, same edge plugins, same
+// The composition copies the parts of src/http/yoga.ts it needs (same schema, same edge plugins, same
 // error masking, same request log) and authenticates the same way: verify the token, load the
 // user and its organization.
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
@@ -21,16 +21,16 @@ import { memberScope, verifyCredential } from '../../src/auth/authenticate.ts';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Context } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
-import { maskError } from '../../src/error-masking.ts';
-import { createEventBus } from '../../src/events.ts';
+import { createEventBus } from '../../src/events/bus.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
+import { maskError } from '../../src/http/error-masking.ts';
 import {
   REQUEST_LIMITS,
   useDocumentTokenLimit,
   useMalformedRequestErrors,
   useRequestBodyLimit,
   useWellFormedVariables,
-} from '../../src/limits.ts';
+} from '../../src/http/limits.ts';
 import { createLogger, requestIdOf, useRequestLog } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
@@ -51,7 +51,7 @@ function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
   });
 }
 
-/** src/yoga.ts's authentication without the binding: same token check, same user lookup. */
+/** src/http/yoga.ts's authentication without the binding: same token check, same user lookup. */
 async function authenticate(
   authorization: string | null,
   tokens: TokenService,
@@ -110,7 +110,7 @@ try {
       });
     },
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
-    // The same edge as src/yoga.ts, minus what only the binding needs (the unit of work) and the
+    // The same edge as src/http/yoga.ts, minus what only the binding needs (the unit of work) and the
     // readiness check (it uses the system client, and /health is not measured).
     plugins: [
       useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),

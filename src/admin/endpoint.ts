@@ -1,20 +1,20 @@
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
-import type { ClientOf } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
-import { useCsrfPrevention, useHiddenSuggestions } from '../edge.ts';
-import { maskError } from '../error-masking.ts';
 import { Unauthenticated } from '../errors.ts';
-import type { EventBus } from '../events.ts';
-import type { JobQueue } from '../jobs/queue.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { ClientOf } from '../http/client-address.ts';
+import { useCsrfPrevention, useHiddenSuggestions } from '../http/edge.ts';
+import { maskError } from '../http/error-masking.ts';
 import {
   REQUEST_LIMITS,
   useDocumentTokenLimit,
   useMalformedRequestErrors,
   useRequestBodyLimit,
   useWellFormedVariables,
-} from '../limits.ts';
+} from '../http/limits.ts';
+import type { JobQueue } from '../jobs/queue.ts';
 import { type Logger, requestIdOf } from '../logging.ts';
 import type { AdminContext } from './context.ts';
 import { type AdminCredentials, createAdminCredentials, type PlatformAdmin } from './credential.ts';
@@ -94,7 +94,7 @@ function createAdminYoga(options: AdminEndpointOptions) {
     graphqlEndpoint: ADMIN_PATH,
     landingPage: false,
     graphiql: false,
-    // CORS and the security headers are the main Yoga's, applied on the way out (src/edge.ts):
+    // CORS and the security headers are the main Yoga's, applied on the way out (src/http/edge.ts):
     // this Yoga's own CORS default would reflect any origin with credentials.
     cors: false,
     batching: false,

@@ -6,10 +6,10 @@ import { ADMIN_AUDIENCE, createAdminCredentials } from '../../src/admin/credenti
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { AUDIENCE, ISSUER } from '../../src/auth/tokens.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import type { JobName, JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logging.ts';
 import { models } from '../../src/tenancy/models.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import {
   codes,
   createTestApi,

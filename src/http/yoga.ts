@@ -3,28 +3,32 @@ import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspect
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
-import { useAdminEndpoint } from './admin/endpoint.ts';
-import { createAccounts } from './auth/accounts.ts';
-import { memberScope, verifyCredential } from './auth/authenticate.ts';
+import { useAdminEndpoint } from '../admin/endpoint.ts';
+import { createAccounts } from '../auth/accounts.ts';
+import { memberScope, verifyCredential } from '../auth/authenticate.ts';
 import {
   type CredentialPolicy,
   createCredentialGuard,
   DEFAULT_CREDENTIAL_POLICY,
-} from './auth/credential-guard.ts';
-import { useOneCredentialOperation } from './auth/credential-operations.ts';
-import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from './auth/passwords.ts';
-import { memoryWindowLogs, type WindowLogs } from './auth/sliding-window.ts';
-import type { TokenService } from './auth/tokens.ts';
+} from '../auth/credential-guard.ts';
+import { useOneCredentialOperation } from '../auth/credential-operations.ts';
+import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from '../auth/passwords.ts';
+import { memoryWindowLogs, type WindowLogs } from '../auth/sliding-window.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import type { Context } from '../context.ts';
+import type { Database } from '../db/database.ts';
+import { createSystemClient } from '../db/system.ts';
+import { createEventBus, type EventBus } from '../events/bus.ts';
+import { createStreamSlots, memberStreams, type StreamLimits } from '../events/streams.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import { scopedJobs } from '../jobs/scoped.ts';
+import { jobHandlers } from '../jobs/workers.ts';
+import { type Logger, requestIdOf, useRequestLog } from '../logging.ts';
+import { schema } from '../schema/index.ts';
+import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { clientAddress } from './client-address.ts';
-import type { Context } from './context.ts';
-import type { Database } from './db/database.ts';
-import { createSystemClient } from './db/system.ts';
 import { corsFor, useCsrfPrevention, useHiddenSuggestions, useSecurityHeaders } from './edge.ts';
 import { maskError } from './error-masking.ts';
-import { createEventBus, type EventBus } from './events.ts';
-import type { JobQueue } from './jobs/queue.ts';
-import { scopedJobs } from './jobs/scoped.ts';
-import { jobHandlers } from './jobs/workers.ts';
 import {
   REQUEST_LIMITS,
   useDocumentTokenLimit,
@@ -32,18 +36,14 @@ import {
   useRequestBodyLimit,
   useWellFormedVariables,
 } from './limits.ts';
-import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
-import { schema } from './schema/index.ts';
 import { useShapeProxy } from './shape-proxy.ts';
-import { createStreamSlots, memberStreams, type StreamLimits } from './streams.ts';
-import { createScopedClients } from './tenancy/scoped-client.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
-  /** Where subscription events travel (src/events.ts): in memory, or Redis across instances. */
+  /** Where subscription events travel (src/events/bus.ts): in memory, or Redis across instances. */
   events?: EventBus;
-  /** ElectricSQL's base URL for the shape proxy (src/shape-proxy.ts); unset turns it off. */
+  /** ElectricSQL's base URL for the shape proxy (src/http/shape-proxy.ts); unset turns it off. */
   electricUrl?: string | undefined;
   /** The job queue (src/jobs/queue.ts); without it no job is sent (comments notify no one). */
   jobs?: JobQueue;
@@ -56,9 +56,9 @@ export type ApiOptions = Readonly<{
   adminSecret?: string | undefined;
   /** Open subscription streams allowed per member and per organization, on each instance. */
   streamLimits?: StreamLimits;
-  /** TRUST_PROXY (src/client-address.ts): who may name the client; unset, nobody. */
+  /** TRUST_PROXY (src/http/client-address.ts): who may name the client; unset, nobody. */
   trustProxy?: string | undefined;
-  /** CORS_ORIGINS (src/edge.ts): the origins a browser may call from; none by default. */
+  /** CORS_ORIGINS (src/http/edge.ts): the origins a browser may call from; none by default. */
   corsOrigins?: readonly string[];
   /**
    * Rate limits, lockout and the password-hashing cap (src/auth/credential-guard.ts,
@@ -193,7 +193,7 @@ export function createApi(options: ApiOptions): Api {
         },
         logger,
       }),
-      // Before anything reads the body or parses the document: see src/limits.ts.
+      // Before anything reads the body or parses the document: see src/http/limits.ts.
       useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
       useMalformedRequestErrors(),
       useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
