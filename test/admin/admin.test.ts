@@ -233,6 +233,18 @@ describe('the admin endpoint and its credential', () => {
     expect(huge.status).toBe(413);
   });
 
+  it('keeps the alias limit of the main endpoint: 30 aliases answer, 31 are QUERY_TOO_COMPLEX', async () => {
+    const aliased = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: organizations { totalCount }`).join(' ')} }`;
+    const thirty = await adminGql(aliased(30));
+    expect(thirty.status).toBe(200);
+    expect(thirty.errors).toBeUndefined();
+    expect(field<{ totalCount: number }>(thirty, 'a29').totalCount).toBeGreaterThanOrEqual(2);
+    const thirtyOne = await adminGql(aliased(31));
+    expect(codes(thirtyOne)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(thirtyOne.data ?? null).toBeNull();
+  });
+
   it('admin fields are not in the tenant schema, and an admin token is no tenant token', async () => {
     const list = await gql(LIST, {}, a.owner.token);
     expect(codes(list)).toEqual(['GRAPHQL_VALIDATION_FAILED']);
