@@ -14,10 +14,9 @@ import fc from 'fast-check';
 import { createTokenService } from '../src/auth/tokens.ts';
 import { type Database, openDatabase } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrations/commands.ts';
+import { type Api, createApi } from '../src/http/yoga.ts';
 import { createLogger } from '../src/logging.ts';
-import { type Api, createApi } from '../src/yoga.ts';
 import {
-  createWorld,
   type FuzzApi,
   type GqlResponse,
   isolationProperty,

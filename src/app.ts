@@ -10,10 +10,10 @@ import { openDatabase } from './db/database.ts';
 import { applyMigrations } from './db/migrations/commands.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
-import { createEventBus } from './events.ts';
+import { createEventBus } from './events/bus.ts';
+import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger } from './logging.ts';
-import { type Api, createApi, GRAPHQL_PATH } from './yoga.ts';
 
 export type App = Api & Readonly<{ logger: Logger }>;
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_HASHING } from './auth/passwords.ts';
-import { parseTrustProxy } from './client-address.ts';
+import { parseTrustProxy } from './http/client-address.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
 export type Config = Readonly<{
@@ -31,7 +31,7 @@ export type Config = Readonly<{
   jobWorkers: boolean;
   /**
    * The proxies allowed to name the client through X-Forwarded-For (TRUST_PROXY: a hop count,
-   * or addresses and CIDR ranges, comma-separated; src/client-address.ts). Unset: none, and the
+   * or addresses and CIDR ranges, comma-separated; src/http/client-address.ts). Unset: none, and the
    * socket's peer is the client.
    */
   trustProxy: string | undefined;

@@ -1,25 +1,25 @@
 import type { Accounts } from './auth/accounts.ts';
-import type { Client } from './client-address.ts';
 import { Unauthenticated } from './errors.ts';
-import type { ScopedEvents } from './events.ts';
+import type { ScopedEvents } from './events/bus.ts';
+import type { MemberStreams } from './events/streams.ts';
+import type { Client } from './http/client-address.ts';
 import type { ScopedJobs } from './jobs/scoped.ts';
-import type { MemberStreams } from './streams.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx } from './tenancy/scoped-client.ts';
 
 /**
  * Built fresh for every request. It holds the request's Scope and the client scoped to it (for
- * a query operation, the client of its one transaction: src/unit-of-work.ts), and nothing that
+ * a query operation, the client of its one transaction: src/http/unit-of-work.ts), and nothing that
  * could reach another organization's rows: `events` publishes and subscribes as the scope's
  * organization only, `jobs` enqueues jobs for it only (null when the API runs without a queue),
  * `accounts` runs the credential operations (sign-up of a new organization, sign-in with
  * credentials, a new member's password, the member's own password change) behind their limits,
  * and `streams` (not for a query operation) streams events as the request's member, for as long
- * as the member's access lasts (src/streams.ts).
+ * as the member's access lasts (src/events/streams.ts).
  */
 export type Context = Readonly<{
   requestId: string;
-  /** Where the request came from (src/client-address.ts), for the audit log. */
+  /** Where the request came from (src/http/client-address.ts), for the audit log. */
   client: Client;
   scope: Scope | null;
   db: ScopedTx | null;

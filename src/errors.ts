@@ -90,7 +90,7 @@ export class ServiceUnavailable extends AppError {
 
 /**
  * A member (or their organization) already has as many open subscription streams on this
- * instance as allowed (src/streams.ts); one must end before another starts.
+ * instance as allowed (src/events/streams.ts); one must end before another starts.
  */
 export class TooManyStreams extends AppError {
   readonly code = 'TOO_MANY_STREAMS';

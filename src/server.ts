@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { startApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { HTTP_SERVER_OPTIONS } from './limits.ts';
+import { HTTP_SERVER_OPTIONS } from './http/limits.ts';
 
 // A signal during start-up (migrations, seeding) waits for start-up to finish, then stops.
 let stopRequested: string | null = null;
@@ -13,7 +13,7 @@ process.once('SIGINT', early);
 
 const config = loadConfig();
 const app = await startApp(config);
-// Header size and slow-client timeouts: see src/limits.ts.
+// Header size and slow-client timeouts: see src/http/limits.ts.
 const server = createServer(HTTP_SERVER_OPTIONS, app.yoga);
 process.off('SIGTERM', early);
 process.off('SIGINT', early);

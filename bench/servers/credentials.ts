@@ -8,8 +8,8 @@ import {
 import { DEFAULT_HASHING } from '../../src/auth/passwords.ts';
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
-import { createApi } from '../../src/yoga.ts';
 import { type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
 
 const UNLIMITED = { limit: Number.MAX_SAFE_INTEGER, windowSeconds: 1 };

@@ -12,6 +12,7 @@ import { postgraphile } from 'postgraphile';
 import { makePgService } from 'postgraphile/adaptors/pg';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
+import { bearerToken } from '../../src/auth/bearer.ts';
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
 
@@ -30,9 +31,8 @@ try {
     grafast: {
       explain: false,
       context: async (requestContext) => {
-        const header = requestContext.node?.req.headers.authorization ?? '';
-        const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(header);
-        const claims = match?.[1] ? await tokens.verify(match[1]) : null;
+        const token = bearerToken(requestContext.node?.req.headers.authorization);
+        const claims = token ? await tokens.verify(token) : null;
         if (!claims) throw new GraphQLError('Invalid or expired token');
         return { pgSettings: { role: APP_ROLE, 'app.organization_id': claims.organizationId } };
       },

@@ -15,6 +15,7 @@
 // BEGIN, bind, query, COMMIT — four round trips.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import pg from 'pg';
+import { bearerToken } from '../../src/auth/bearer.ts';
 import { createTokenService, type VerifiedClaims } from '../../src/auth/tokens.ts';
 import { countPgQueries, reportStartupFailure, serve, serverEnv } from './common.ts';
 
@@ -215,8 +216,8 @@ try {
     try {
       if (req.method !== 'POST' || req.url !== '/graphql')
         throw new HttpError(404, 'Not found', 'NOT_FOUND');
-      const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(req.headers.authorization ?? '');
-      const claims = match?.[1] ? await tokens.verify(match[1]) : null;
+      const token = bearerToken(req.headers.authorization);
+      const claims = token ? await tokens.verify(token) : null;
       if (!claims) throw unauthenticated();
       const body = JSON.parse(await readBody(req)) as Body;
       send(res, 200, await answer(pool, mode, claims, body));

@@ -1,8 +1,8 @@
 // Contender 1: scopegraph as shipped — createApi over openDatabase, the tenant binding and RLS.
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { openDatabase } from '../../src/db/database.ts';
+import { createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
-import { createApi } from '../../src/yoga.ts';
 import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
 
 try {

@@ -9,29 +9,27 @@
 // binding: the unit of work (an interactive transaction in Prisma), the binding sent with every
 // statement, and the policies.
 //
-// The composition copies the parts of src/yoga.ts it needs (same schema, same edge plugins, same
-// error masking, same request log) and authenticates the same way: verify the token, load the
-// user and its organization.
-import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+// The composition takes the parts of src/http/yoga.ts it needs (same schema, the same edge plugins
+// through edgePlugins, same error masking, same request log) and authenticates the same way:
+// verify the token, load the user and its organization.
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Accounts } from '../../src/auth/accounts.ts';
 import { memberScope, verifyCredential } from '../../src/auth/authenticate.ts';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Context } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
-import { maskError } from '../../src/error-masking.ts';
-import { createEventBus } from '../../src/events.ts';
+import { createEventBus } from '../../src/events/bus.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
+import { useSecurityHeaders } from '../../src/http/edge.ts';
+import { edgePlugins } from '../../src/http/edge-plugins.ts';
+import { maskError } from '../../src/http/error-masking.ts';
 import {
-  REQUEST_LIMITS,
-  useDocumentTokenLimit,
-  useMalformedRequestErrors,
-  useRequestBodyLimit,
-  useWellFormedVariables,
-} from '../../src/limits.ts';
-import { createLogger, requestIdOf, useRequestLog } from '../../src/logging.ts';
+  requestIdOf,
+  useMemberRequestLog,
+  useRequestIdHeader,
+  yogaLogger,
+} from '../../src/http/request-log.ts';
+import { createLogger } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
 import type { Scope } from '../../src/tenancy/scope.ts';
@@ -51,7 +49,7 @@ function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
   });
 }
 
-/** src/yoga.ts's authentication without the binding: same token check, same user lookup. */
+/** src/http/yoga.ts's authentication without the binding: same token check, same user lookup. */
 async function authenticate(
   authorization: string | null,
   tokens: TokenService,
@@ -85,12 +83,7 @@ try {
     landingPage: false,
     graphiql: false,
     batching: { limit: 10 },
-    logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
-      error: (...args) => logger.error(args),
-    },
+    logging: yogaLogger(logger),
     context: async ({ request }): Promise<Context> => {
       const scope = await authenticate(request.headers.get('authorization'), tokens, base);
       return Object.freeze({
@@ -110,17 +103,14 @@ try {
       });
     },
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
-    // The same edge as src/yoga.ts, minus what only the binding needs (the unit of work) and the
+    // The same edge as src/http/yoga.ts (the one list every Yoga spreads), minus what only the
+    // binding needs (the unit of work), the credential operations (no accounts here) and the
     // readiness check (it uses the system client, and /health is not measured).
     plugins: [
-      useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
-      useMalformedRequestErrors(),
-      useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
-      useWellFormedVariables(),
-      useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] }),
-      maxAliasesPlugin({ n: 30, exposeLimits: true, propagateOnRejection: false }),
-      useDisableIntrospection(),
-      useRequestLog(logger),
+      ...edgePlugins({ introspection: false }),
+      useSecurityHeaders(),
+      useMemberRequestLog(logger),
+      useRequestIdHeader(),
     ] as Plugin<Record<string, unknown>>[],
   });
   serve('unscoped', yoga as unknown as Handler, async () => {

@@ -1,6 +1,6 @@
-import type { Client } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
-import type { EventBus } from '../events.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { Client } from '../http/client-address.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import type { PlatformAdmin } from './credential.ts';
 
@@ -16,6 +16,6 @@ export type AdminContext = Readonly<{
   system: SystemClient;
   /** null when the API runs without a job queue: deletion, export and dead letters are off. */
   jobs: JobQueue | null;
-  /** Tells the organization's open streams to re-check their member (src/streams.ts). */
+  /** Tells the organization's open streams to re-check their member (src/events/streams.ts). */
   accessChanged: EventBus['accessChanged'];
 }>;

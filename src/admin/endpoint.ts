@@ -1,21 +1,14 @@
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
-import type { ClientOf } from '../client-address.ts';
+import { bearerToken } from '../auth/bearer.ts';
 import type { SystemClient } from '../db/system.ts';
-import { useCsrfPrevention, useHiddenSuggestions } from '../edge.ts';
-import { maskError } from '../error-masking.ts';
 import { Unauthenticated } from '../errors.ts';
-import type { EventBus } from '../events.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { ClientOf } from '../http/client-address.ts';
+import { edgePlugins } from '../http/edge-plugins.ts';
+import { maskError } from '../http/error-masking.ts';
+import { requestIdOf, useRequestLog, yogaLogger } from '../http/request-log.ts';
 import type { JobQueue } from '../jobs/queue.ts';
-import {
-  REQUEST_LIMITS,
-  useDocumentTokenLimit,
-  useMalformedRequestErrors,
-  useRequestBodyLimit,
-  useWellFormedVariables,
-} from '../limits.ts';
-import { type Logger, requestIdOf } from '../logging.ts';
+import type { Logger } from '../logging.ts';
 import type { AdminContext } from './context.ts';
 import { type AdminCredentials, createAdminCredentials, type PlatformAdmin } from './credential.ts';
 import { adminSchema } from './schema.ts';
@@ -70,8 +63,8 @@ async function adminOf(
   authorization: string | null,
   credentials: AdminCredentials,
 ): Promise<PlatformAdmin | null> {
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization ?? '');
-  return match?.[1] ? credentials.verify(match[1]) : null;
+  const token = bearerToken(authorization);
+  return token ? credentials.verify(token) : null;
 }
 
 function refusal(status: number, code: string, message: string): Response {
@@ -94,16 +87,11 @@ function createAdminYoga(options: AdminEndpointOptions) {
     graphqlEndpoint: ADMIN_PATH,
     landingPage: false,
     graphiql: false,
-    // CORS and the security headers are the main Yoga's, applied on the way out (src/edge.ts):
+    // CORS and the security headers are the main Yoga's, applied on the way out (src/http/edge.ts):
     // this Yoga's own CORS default would reflect any origin with credentials.
     cors: false,
     batching: false,
-    logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
-      error: (...args) => logger.error(args),
-    },
+    logging: yogaLogger(logger),
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
     context: (initial): AdminContext => {
       // Only the plugin above hands requests over, with the verified admin.
@@ -118,38 +106,12 @@ function createAdminYoga(options: AdminEndpointOptions) {
       });
     },
     plugins: [
-      useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
-      useMalformedRequestErrors(),
-      useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
-      useWellFormedVariables(),
-      useCsrfPrevention(),
-      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
-      useAdminLog(logger),
+      // The same refusals as the tenant Yoga's (src/http/edge-plugins.ts), the alias limit among them.
+      ...edgePlugins({ introspection: options.introspection }),
+      useRequestLog<Partial<AdminContext>>(logger, {
+        message: 'admin operation',
+        who: (ctx) => ({ requestId: ctx.requestId, admin: ctx.admin?.name ?? null }),
+      }),
     ] as Plugin<AdminServerContext>[],
   });
-}
-
-/** One line per admin operation: who, what, and whether it failed. Never variables. */
-function useAdminLog(logger: Logger): Plugin {
-  return {
-    onExecute({ args }) {
-      const started = performance.now();
-      const ctx = args.contextValue as Partial<AdminContext>;
-      return {
-        onExecuteDone({ result }) {
-          logger.info(
-            {
-              requestId: ctx.requestId,
-              admin: ctx.admin?.name ?? null,
-              operationName:
-                getOperationAST(args.document, args.operationName)?.name?.value ?? null,
-              durationMs: Math.round((performance.now() - started) * 10) / 10,
-              errors: 'errors' in result ? (result.errors?.length ?? 0) : 0,
-            },
-            'admin operation',
-          );
-        },
-      };
-    },
-  };
 }

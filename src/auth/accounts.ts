@@ -1,7 +1,7 @@
-import type { Client } from '../client-address.ts';
 import type { SystemClient } from '../db/system.ts';
 import { BadUserInput, Conflict, OrganizationSuspended, Unauthenticated } from '../errors.ts';
 import type { Organization, User } from '../generated/prisma/client.ts';
+import type { Client } from '../http/client-address.ts';
 import { forOrganization, rowKey, type Scope, type ScopeUser } from '../tenancy/scope.ts';
 import type { ScopedClients, ScopedTx } from '../tenancy/scoped-client.ts';
 import type { CredentialGuard } from './credential-guard.ts';

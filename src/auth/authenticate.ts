@@ -7,6 +7,7 @@ import {
   withUser,
 } from '../tenancy/scope.ts';
 import type { ScopedTx } from '../tenancy/scoped-client.ts';
+import { bearerToken } from './bearer.ts';
 import type { TokenService } from './tokens.ts';
 
 /**
@@ -31,8 +32,8 @@ export async function verifyCredential(
   tokens: TokenService,
 ): Promise<Credential | null> {
   if (authorization === null || authorization === '') return null;
-  const match = /^Bearer ([A-Za-z0-9._~+/=-]{1,4096})$/.exec(authorization);
-  const claims = match?.[1] ? await tokens.verify(match[1]) : null;
+  const token = bearerToken(authorization);
+  const claims = token ? await tokens.verify(token) : null;
   if (!claims) throw new Unauthenticated('Invalid or expired token');
   const organization = forOrganizationId(claims.organizationId, () =>
     Promise.reject(new Error('loaded with the user below')),

@@ -1,10 +1,10 @@
-import { builder } from '../builder.ts';
 import type { MemberContext } from '../context.ts';
 import { Unauthenticated } from '../errors.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
 import { AuditActor } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import type { ScopedTx } from '../tenancy/scoped-client.ts';
+import { builder } from './builder.ts';
 import { encodeGlobalId } from './ids.ts';
 import { keysetPage } from './pagination.ts';
 

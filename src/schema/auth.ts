@@ -1,6 +1,6 @@
 import type { AuthResult } from '../auth/accounts.ts';
 import { CREDENTIAL_OPERATION } from '../auth/credential-operations.ts';
-import { builder } from '../builder.ts';
+import { builder } from './builder.ts';
 import { encodeGlobalId } from './ids.ts';
 import { RoleEnum } from './user.ts';
 import { rules } from './validation.ts';

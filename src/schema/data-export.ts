@@ -1,6 +1,6 @@
-import { builder } from '../builder.ts';
 import { NotFound, ServiceUnavailable } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
+import { builder } from './builder.ts';
 import { encodeGlobalId, idOf } from './ids.ts';
 
 const DataExportStatus = builder.enumType('DataExportStatus', {

@@ -1,6 +1,6 @@
 // The schema is assembled from its domains; each file registers its types, queries and mutations.
 import { lexicographicSortSchema } from 'graphql';
-import { builder } from '../builder.ts';
+import { builder } from './builder.ts';
 import './auth.ts';
 import './organization.ts';
 import './user.ts';

@@ -1,5 +1,5 @@
-import { builder } from '../builder.ts';
 import { isUuid } from '../tenancy/ids.ts';
+import { builder } from './builder.ts';
 import { encodeGlobalId } from './ids.ts';
 import { keysetPage } from './pagination.ts';
 
@@ -31,7 +31,7 @@ builder.queryFields((t) => ({
     resolve: async (query, _root, args, ctx) => {
       const page = await keysetPage(query, 'desc', (cursor) => {
         // Named, not spread into the filter: only the row's id comes from the client's cursor,
-        // and only as a UUID (src/complexity.ts refuses any other cursor before resolvers run).
+        // and only as a UUID (src/schema/complexity.ts refuses any other cursor before resolvers run).
         const id = cursor.organizationId_id?.id;
         if (!isUuid(id)) return Promise.resolve(null);
         return ctx.db.notification.findFirst({

@@ -1,7 +1,7 @@
-import { builder } from '../builder.ts';
 import type { MemberContext } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
+import { builder } from './builder.ts';
 import { idOf, tenantNode } from './ids.ts';
 import { keysetPage } from './pagination.ts';
 import { rules } from './validation.ts';

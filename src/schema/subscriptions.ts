@@ -1,20 +1,20 @@
 import { filter, pipe } from '@graphql-yoga/subscription';
-import { builder } from '../builder.ts';
 import { requireMember, requireStreams } from '../context.ts';
 import { NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
+import { builder } from './builder.ts';
 import { encodeGlobalId, idOf } from './ids.ts';
 
 /**
  * Subscriptions, over Server-Sent Events (GraphQL over SSE). Each one listens on its
- * organization's topic, which comes from the subscriber's Scope (src/events.ts), never from an
+ * organization's topic, which comes from the subscriber's Scope (src/events/bus.ts), never from an
  * argument. An event carries ids only; the row is read again through the subscriber's scoped
  * client before it is delivered, so a subscriber sees what a query would show it at that moment
  * (null once the row is gone). Each `subscribe` calls `requireMember` itself: the auth scopes
  * are checked when an event is resolved, and a subscription must not start without a member.
  *
  * Every stream is opened through `streams.open` and every event resolved through
- * `streams.read` (src/streams.ts): the member is checked again with each event, in the same
+ * `streams.read` (src/events/streams.ts): the member is checked again with each event, in the same
  * unit of work as the row, and the stream ends as soon as access does.
  */
 builder.subscriptionType({});

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { CREDENTIAL_OPERATION } from '../auth/credential-operations.ts';
-import { builder } from '../builder.ts';
 import { BadUserInput, Conflict, Forbidden, NotFound } from '../errors.ts';
 import { Role } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { withAuditEntry } from './audit.ts';
+import { builder } from './builder.ts';
 import { idOf, tenantNode } from './ids.ts';
 import { keysetPage } from './pagination.ts';
 import { DeletePayload } from './post.ts';
@@ -159,7 +159,7 @@ builder.mutationFields((t) => ({
             },
           }),
       );
-      // After the commit: the member's open streams re-check their access (src/streams.ts).
+      // After the commit: the member's open streams re-check their access (src/events/streams.ts).
       ctx.events.publish('accessChanged', { userId: id, reason: 'role_changed' });
       return changed;
     },
@@ -191,7 +191,7 @@ builder.mutationFields((t) => ({
         },
         () => ctx.db.user.delete({ where: key, select: { id: true } }),
       );
-      // After the commit: the member's open streams end at once (src/streams.ts).
+      // After the commit: the member's open streams end at once (src/events/streams.ts).
       ctx.events.publish('accessChanged', { userId: id, reason: 'member_removed' });
       return { deletedId: args.userId };
     },

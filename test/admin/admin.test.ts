@@ -6,10 +6,10 @@ import { ADMIN_AUDIENCE, createAdminCredentials } from '../../src/admin/credenti
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { AUDIENCE, ISSUER } from '../../src/auth/tokens.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import type { JobName, JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logging.ts';
 import { models } from '../../src/tenancy/models.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import {
   codes,
   createTestApi,
@@ -231,6 +231,18 @@ describe('the admin endpoint and its credential', () => {
       body: JSON.stringify({ query: LIST, variables: { pad: 'x'.repeat(2 * 1024 * 1024) } }),
     });
     expect(huge.status).toBe(413);
+  });
+
+  it('keeps the alias limit of the main endpoint: 30 aliases answer, 31 are QUERY_TOO_COMPLEX', async () => {
+    const aliased = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: organizations { totalCount }`).join(' ')} }`;
+    const thirty = await adminGql(aliased(30));
+    expect(thirty.status).toBe(200);
+    expect(thirty.errors).toBeUndefined();
+    expect(field<{ totalCount: number }>(thirty, 'a29').totalCount).toBeGreaterThanOrEqual(2);
+    const thirtyOne = await adminGql(aliased(31));
+    expect(codes(thirtyOne)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(thirtyOne.data ?? null).toBeNull();
   });
 
   it('admin fields are not in the tenant schema, and an admin token is no tenant token', async () => {

@@ -10,9 +10,9 @@ import {
 import { redisWindowLogs } from '../../src/auth/sliding-window.ts';
 import { AUDIENCE, ISSUER } from '../../src/auth/tokens.ts';
 import { createSystemClient } from '../../src/db/system.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import {
   codes,
   createTestApi,

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAdminCredentials } from '../../src/admin/credential.ts';
 import { loadConfig } from '../../src/config.ts';
-import { API_CSP, GRAPHIQL_CSP } from '../../src/edge.ts';
+import { API_CSP, GRAPHIQL_CSP } from '../../src/http/edge.ts';
+import { type Api, type ApiOptions, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
 import { encodeGlobalId } from '../../src/schema/ids.ts';
-import { type Api, type ApiOptions, createApi } from '../../src/yoga.ts';
 import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 /**

@@ -1,14 +1,14 @@
 import { buildSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdminCredentials } from '../../src/admin/credential.ts';
-import { LIST_LIMITS, unsizedLists } from '../../src/complexity.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
+import { createApi } from '../../src/http/yoga.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
 import { scopedJobs, TENANT_JOB_BUDGET } from '../../src/jobs/scoped.ts';
 import { createLogger } from '../../src/logging.ts';
+import { LIST_LIMITS, unsizedLists } from '../../src/schema/complexity.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { Scope } from '../../src/tenancy/scope.ts';
-import { createApi } from '../../src/yoga.ts';
 import {
   codes,
   createTestApi,

@@ -2,10 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { loadModule, type Node, parseSync } from 'libpg-query';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHAPE_PATH, SHAPE_TABLES } from '../../src/http/shape-proxy.ts';
+import { checkWhere } from '../../src/http/shape-where.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
-import { SHAPE_PATH, SHAPE_TABLES } from '../../src/shape-proxy.ts';
-import { checkWhere } from '../../src/shape-where.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 import {
   ELECTRIC_HEADERS,

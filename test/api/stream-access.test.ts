@@ -7,10 +7,10 @@ import { createAdminCredentials } from '../../src/admin/credential.ts';
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { AUDIENCE, ISSUER } from '../../src/auth/tokens.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
-import { createEventBus, type EventBus } from '../../src/events.ts';
+import { createEventBus, type EventBus } from '../../src/events/bus.ts';
+import { type Api, type ApiOptions, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
-import { type Api, type ApiOptions, createApi } from '../../src/yoga.ts';
 import {
   createTestApi,
   field,

@@ -1,9 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEventBus, type EventBus } from '../../src/events.ts';
+import { createEventBus, type EventBus } from '../../src/events/bus.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 import { type Subscription, subscribe } from '../support/sse.ts';

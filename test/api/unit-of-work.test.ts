@@ -4,7 +4,7 @@ import { decodeGlobalId } from '../../src/schema/ids.ts';
 import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 /**
- * Which requests get one transaction (src/unit-of-work.ts): a single query operation does, with
+ * Which requests get one transaction (src/http/unit-of-work.ts): a single query operation does, with
  * the member lookup inside it; mutations, batches and subscriptions keep one per database
  * operation. And every unit of work ends, whatever the request did.
  */

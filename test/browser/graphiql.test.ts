@@ -193,7 +193,7 @@ describe.skipIf(!hasChromium)('GraphiQL in a real browser (npm start)', () => {
     const pageErrors: string[] = [];
     page.on('pageerror', (error) => pageErrors.push(error.message));
 
-    // The page runs under its CSP (src/edge.ts): anything the CSP blocks is a console error.
+    // The page runs under its CSP (src/http/edge.ts): anything the CSP blocks is a console error.
     const blocked: string[] = [];
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) blocked.push(message.text());

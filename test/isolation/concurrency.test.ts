@@ -3,10 +3,10 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenService } from '../../src/auth/tokens.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import type { Logger } from '../../src/logging.ts';
 import { encodeGlobalId } from '../../src/schema/ids.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import { TEST_SECRET } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import {

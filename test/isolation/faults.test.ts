@@ -5,11 +5,11 @@ import { isDatabaseUnavailable } from '../../src/db/availability.ts';
 import { type Database, openDatabase } from '../../src/db/database.ts';
 import { applyMigrations } from '../../src/db/migrations/commands.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
+import { createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId, encodeGlobalId } from '../../src/schema/ids.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { createApi } from '../../src/yoga.ts';
 import {
   codes,
   createTestApi,

@@ -5,11 +5,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdminCredentials } from '../../src/admin/credential.ts';
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
-import { createEventBus, type EventBus } from '../../src/events.ts';
+import { createEventBus, type EventBus } from '../../src/events/bus.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import {
   createTestApi,
   field,

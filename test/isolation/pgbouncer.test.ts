@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenService } from '../../src/auth/tokens.ts';
+import { type Api, createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { type Api, createApi } from '../../src/yoga.ts';
 import { TEST_SECRET } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import {

@@ -6,9 +6,9 @@ import type {
 } from '@prisma/driver-adapter-utils';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Database } from '../../src/db/database.ts';
+import { type Api, type CredentialOptions, createApi } from '../../src/http/yoga.ts';
 import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/queue.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
-import { type Api, type CredentialOptions, createApi } from '../../src/yoga.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from './credentials.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
 

@@ -2,10 +2,10 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { TokenService } from '../../src/auth/tokens.ts';
 import type { Organization } from '../../src/generated/prisma/client.ts';
+import type { Api } from '../../src/http/yoga.ts';
 import { encodeGlobalId } from '../../src/schema/ids.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import type { ScopedClients, ScopedDb } from '../../src/tenancy/scoped-client.ts';
-import type { Api } from '../../src/yoga.ts';
 
 /**
  * The isolation load scenario shared by the pooled and the PgBouncer tests: many tenants whose

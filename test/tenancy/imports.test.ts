@@ -14,7 +14,7 @@ const GUARDED: Record<string, string[]> = {
     'src/app.ts', // seeds the demo data at start-up
     'src/auth/accounts.ts', // sign-up creates the organization; sign-in finds it by slug
     'src/db/seed.ts',
-    'src/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
+    'src/http/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'src/jobs/tenant-job.ts', // loads a job's organization by id, then builds its Scope
     'src/jobs/workers.ts', // organization deletion; marks an export failed after its last attempt
     'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion

@@ -1,8 +1,8 @@
 import { PothosSchemaError, PothosValidationError } from '@pothos/core';
 import { GraphQLError, locatedError } from 'graphql';
-import { isDatabaseUnavailable } from './db/availability.ts';
-import { type AppError, BadUserInput, Conflict, NotFound, ServiceUnavailable } from './errors.ts';
-import type { Logger } from './logging.ts';
+import { isDatabaseUnavailable } from '../db/availability.ts';
+import { type AppError, BadUserInput, Conflict, NotFound, ServiceUnavailable } from '../errors.ts';
+import type { Logger } from '../logging.ts';
 
 /**
  * Expected errors pass through; a few of Prisma's are translated (the row vanished between

@@ -1,14 +1,14 @@
 import { Repeater } from '@graphql-yoga/subscription';
-import { type Credential, memberScope } from './auth/authenticate.ts';
+import { type Credential, memberScope } from '../auth/authenticate.ts';
 import {
   type AppError,
   OrganizationSuspended,
   ServiceUnavailable,
   TooManyStreams,
   Unauthenticated,
-} from './errors.ts';
-import type { ScopedEvents } from './events.ts';
-import type { ScopedClients, ScopedTx } from './tenancy/scoped-client.ts';
+} from '../errors.ts';
+import type { ScopedClients, ScopedTx } from '../tenancy/scoped-client.ts';
+import type { ScopedEvents } from './bus.ts';
 
 /**
  * Subscription streams that end when their member's access does.
@@ -33,7 +33,7 @@ export type StreamLimits = Readonly<{ perMember: number; perOrganization: number
 
 export const STREAM_LIMITS: StreamLimits = Object.freeze({ perMember: 5, perOrganization: 100 });
 
-/** What one request can stream, as its member: built by the context factory (src/yoga.ts). */
+/** What one request can stream, as its member: built by the context factory (src/http/yoga.ts). */
 export type MemberStreams = Readonly<{
   /**
    * The events of `source` as a stream that ends when access does, in a slot of the limits

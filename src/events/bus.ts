@@ -1,7 +1,7 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub, type PubSub } from '@graphql-yoga/subscription';
 import { Redis } from 'ioredis';
-import type { Scope } from './tenancy/scope.ts';
+import type { Scope } from '../tenancy/scope.ts';
 
 /**
  * What happened to an organization's rows, as subscribers hear of it: ids only. A subscriber
@@ -16,7 +16,7 @@ export type TenantEvents = {
   /**
    * A control event: a member's access may have ended (removed, role changed) or, without
    * `userId`, every member's (suspension, deletion). Open streams of the organization re-check
-   * their member against the database when they hear it (src/streams.ts).
+   * their member against the database when they hear it (src/events/streams.ts).
    */
   accessChanged: AccessChange;
 };

@@ -6,7 +6,7 @@ import {
   SqlError,
   type TypeName,
 } from 'libpg-query';
-import { BadUserInput } from './errors.ts';
+import { BadUserInput } from '../errors.ts';
 
 /**
  * The `where` of a shape request, read with PostgreSQL's own grammar (libpg-query: the server's

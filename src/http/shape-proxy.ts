@@ -1,8 +1,8 @@
 import type { Plugin } from 'graphql-yoga';
-import { BadUserInput, OrganizationSuspended } from './errors.ts';
-import type { Logger } from './logging.ts';
+import { BadUserInput, OrganizationSuspended } from '../errors.ts';
+import type { Logger } from '../logging.ts';
+import type { Scope } from '../tenancy/scope.ts';
 import { checkWhere, loadWhereParser, MAX_WHERE_PARAMS } from './shape-where.ts';
-import type { Scope } from './tenancy/scope.ts';
 
 /**
  * `GET /v1/shape`: ElectricSQL's shape API behind the API's own authentication.
@@ -10,7 +10,7 @@ import type { Scope } from './tenancy/scope.ts';
  * A client of Electric chooses its shape's `where` itself, so on its own anyone could ask for
  * another organization's rows, and Electric reads them as the table owner, past row-level
  * security. Here the organization comes from the token: the proxy allows only listed tables and
- * columns, checks the client's `where` against PostgreSQL's grammar (src/shape-where.ts), ANDs
+ * columns, checks the client's `where` against PostgreSQL's grammar (src/http/shape-where.ts), ANDs
  * the organization in front of the `where` printed from that tree as a bound parameter, forwards
  * to `ELECTRIC_URL`, and streams Electric's answer back with its headers. Nothing reaches
  * Electric without the tenant filter, and nothing of the client's text reaches it as SQL.

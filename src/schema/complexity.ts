@@ -8,8 +8,8 @@ import {
   isListType,
   isObjectType,
 } from 'graphql';
-import { BadUserInput } from './errors.ts';
-import { isUuid } from './tenancy/ids.ts';
+import { BadUserInput } from '../errors.ts';
+import { isUuid } from '../tenancy/ids.ts';
 
 /**
  * What a query costs is what it makes the server return. A field whose result is a list costs

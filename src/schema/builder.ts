@@ -5,14 +5,14 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import ValidationPlugin from '@pothos/plugin-validation';
 import { GraphQLError } from 'graphql';
+import { type Context, type MemberContext, requireMember } from '../context.ts';
+import { BadUserInput, Forbidden, Unauthenticated } from '../errors.ts';
+import type PrismaTypes from '../generated/pothos-types.ts';
+import { getDatamodel } from '../generated/pothos-types.ts';
+import type { PrismaClient } from '../generated/prisma/client.ts';
 import { fieldComplexity, LIST_LIMITS } from './complexity.ts';
-import { type Context, type MemberContext, requireMember } from './context.ts';
-import { BadUserInput, Forbidden, Unauthenticated } from './errors.ts';
-import type PrismaTypes from './generated/pothos-types.ts';
-import { getDatamodel } from './generated/pothos-types.ts';
-import type { PrismaClient } from './generated/prisma/client.ts';
-import { decodeGlobalId, encodeGlobalId } from './schema/ids.ts';
-import { DATE_TIME_SCALAR } from './schema/scalars.ts';
+import { decodeGlobalId, encodeGlobalId } from './ids.ts';
+import { DATE_TIME_SCALAR } from './scalars.ts';
 
 const CONNECTION_SIZE = LIST_LIMITS.connection;
 
@@ -73,7 +73,7 @@ export const builder = new SchemaBuilder<{
     },
   },
   complexity: {
-    // Lists cost their sub-selection times the items their arguments ask for: src/complexity.ts.
+    // Lists cost their sub-selection times the items their arguments ask for: src/schema/complexity.ts.
     fieldComplexity,
     limit: { complexity: 20_000, depth: 12, breadth: 200 },
     complexityError: (kind, result) => {

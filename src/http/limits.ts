@@ -1,11 +1,11 @@
 import type { ServerOptions } from 'node:http';
 import { GraphQLError, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { BadUserInput } from './errors.ts';
+import { BadUserInput } from '../errors.ts';
 
 /**
  * Limits on what a client may send, below the GraphQL limits (depth, complexity, aliases,
- * batches) set in yoga.ts and builder.ts. Each one turns an input that would cost the server
+ * batches) set in src/http/edge-plugins.ts and src/schema/builder.ts. Each one turns an input that would cost the server
  * memory, CPU or a connection into a clear 4xx before the work is done.
  */
 export const REQUEST_LIMITS = {

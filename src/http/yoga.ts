@@ -1,49 +1,42 @@
-import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
-import { GraphQLError } from 'graphql';
 import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
-import { useAdminEndpoint } from './admin/endpoint.ts';
-import { createAccounts } from './auth/accounts.ts';
-import { memberScope, verifyCredential } from './auth/authenticate.ts';
+import { useAdminEndpoint } from '../admin/endpoint.ts';
+import { createAccounts } from '../auth/accounts.ts';
+import { memberScope, verifyCredential } from '../auth/authenticate.ts';
 import {
   type CredentialPolicy,
   createCredentialGuard,
   DEFAULT_CREDENTIAL_POLICY,
-} from './auth/credential-guard.ts';
-import { useOneCredentialOperation } from './auth/credential-operations.ts';
-import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from './auth/passwords.ts';
-import { memoryWindowLogs, type WindowLogs } from './auth/sliding-window.ts';
-import type { TokenService } from './auth/tokens.ts';
+} from '../auth/credential-guard.ts';
+import { useOneCredentialOperation } from '../auth/credential-operations.ts';
+import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from '../auth/passwords.ts';
+import { memoryWindowLogs, type WindowLogs } from '../auth/sliding-window.ts';
+import type { TokenService } from '../auth/tokens.ts';
+import type { Context } from '../context.ts';
+import type { Database } from '../db/database.ts';
+import { createSystemClient } from '../db/system.ts';
+import { createEventBus, type EventBus } from '../events/bus.ts';
+import { createStreamSlots, memberStreams, type StreamLimits } from '../events/streams.ts';
+import type { JobQueue } from '../jobs/queue.ts';
+import { scopedJobs } from '../jobs/scoped.ts';
+import { jobHandlers } from '../jobs/workers.ts';
+import type { Logger } from '../logging.ts';
+import { schema } from '../schema/index.ts';
+import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { clientAddress } from './client-address.ts';
-import type { Context } from './context.ts';
-import type { Database } from './db/database.ts';
-import { createSystemClient } from './db/system.ts';
-import { corsFor, useCsrfPrevention, useHiddenSuggestions, useSecurityHeaders } from './edge.ts';
+import { corsFor, useSecurityHeaders } from './edge.ts';
+import { edgePlugins } from './edge-plugins.ts';
 import { maskError } from './error-masking.ts';
-import { createEventBus, type EventBus } from './events.ts';
-import type { JobQueue } from './jobs/queue.ts';
-import { scopedJobs } from './jobs/scoped.ts';
-import { jobHandlers } from './jobs/workers.ts';
-import {
-  REQUEST_LIMITS,
-  useDocumentTokenLimit,
-  useMalformedRequestErrors,
-  useRequestBodyLimit,
-  useWellFormedVariables,
-} from './limits.ts';
-import { type Logger, requestIdOf, useRequestLog } from './logging.ts';
-import { schema } from './schema/index.ts';
+import { REQUEST_LIMITS } from './limits.ts';
+import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from './request-log.ts';
 import { useShapeProxy } from './shape-proxy.ts';
-import { createStreamSlots, memberStreams, type StreamLimits } from './streams.ts';
-import { createScopedClients } from './tenancy/scoped-client.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
-  /** Where subscription events travel (src/events.ts): in memory, or Redis across instances. */
+  /** Where subscription events travel (src/events/bus.ts): in memory, or Redis across instances. */
   events?: EventBus;
-  /** ElectricSQL's base URL for the shape proxy (src/shape-proxy.ts); unset turns it off. */
+  /** ElectricSQL's base URL for the shape proxy (src/http/shape-proxy.ts); unset turns it off. */
   electricUrl?: string | undefined;
   /** The job queue (src/jobs/queue.ts); without it no job is sent (comments notify no one). */
   jobs?: JobQueue;
@@ -56,9 +49,9 @@ export type ApiOptions = Readonly<{
   adminSecret?: string | undefined;
   /** Open subscription streams allowed per member and per organization, on each instance. */
   streamLimits?: StreamLimits;
-  /** TRUST_PROXY (src/client-address.ts): who may name the client; unset, nobody. */
+  /** TRUST_PROXY (src/http/client-address.ts): who may name the client; unset, nobody. */
   trustProxy?: string | undefined;
-  /** CORS_ORIGINS (src/edge.ts): the origins a browser may call from; none by default. */
+  /** CORS_ORIGINS (src/http/edge.ts): the origins a browser may call from; none by default. */
   corsOrigins?: readonly string[];
   /**
    * Rate limits, lockout and the password-hashing cap (src/auth/credential-guard.ts,
@@ -86,7 +79,7 @@ export type Api = Readonly<{
 }>;
 
 export const GRAPHQL_PATH = '/graphql';
-const LIMITS = { batch: 10, aliases: 30 } as const;
+const LIMITS = { batch: 10 } as const;
 
 /** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
 export function createApi(options: ApiOptions): Api {
@@ -111,12 +104,7 @@ export function createApi(options: ApiOptions): Api {
     landingPage: false,
     cors: corsFor(options.corsOrigins ?? []),
     batching: { limit: LIMITS.batch },
-    logging: {
-      debug: (...args) => logger.debug(args),
-      info: (...args) => logger.info(args),
-      warn: (...args) => logger.warn(args),
-      error: (...args) => logger.error(args),
-    },
+    logging: yogaLogger(logger),
     healthCheckEndpoint: '/live',
     graphiql: options.graphiql
       ? {
@@ -193,30 +181,11 @@ export function createApi(options: ApiOptions): Api {
         },
         logger,
       }),
-      // Before anything reads the body or parses the document: see src/limits.ts.
-      useRequestBodyLimit(REQUEST_LIMITS.bodyBytes),
-      useMalformedRequestErrors(),
-      useDocumentTokenLimit(REQUEST_LIMITS.documentTokens),
-      useOneCredentialOperation(schema, REQUEST_LIMITS.documentTokens),
-      useWellFormedVariables(),
-      useCsrfPrevention(),
-      maxAliasesPlugin({
-        n: LIMITS.aliases,
-        exposeLimits: true,
-        // Reported as a validation error (400) with the README's code, instead of thrown as a
-        // "Syntax Error" without one.
-        propagateOnRejection: false,
-        onReject: [
-          (context, error) =>
-            context?.reportError(
-              new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
-                extensions: { code: 'QUERY_TOO_COMPLEX' },
-              }),
-            ),
-        ],
+      // Refusals before anything runs, the same in every Yoga: src/http/edge-plugins.ts.
+      ...edgePlugins({
+        introspection: options.introspection,
+        documentChecks: [useOneCredentialOperation(schema, REQUEST_LIMITS.documentTokens)],
       }),
-      // With the schema hidden, "Did you mean …?" would still spell it out field by field.
-      ...(options.introspection ? [] : [useDisableIntrospection(), useHiddenSuggestions()]),
       // Every answer, from every route above and below, on its way out.
       useSecurityHeaders(),
       useReadinessCheck({
@@ -233,7 +202,8 @@ export function createApi(options: ApiOptions): Api {
           }
         },
       }),
-      useRequestLog(logger),
+      useMemberRequestLog(logger),
+      useRequestIdHeader(),
       useUnitOfWork(logger),
     ] as Plugin<Record<string, unknown>>[],
   });

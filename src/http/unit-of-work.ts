@@ -1,7 +1,7 @@
 import { type DocumentNode, getOperationAST, Kind } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { Logger } from './logging.ts';
-import type { UnitOfWork } from './tenancy/scoped-client.ts';
+import type { Logger } from '../logging.ts';
+import type { UnitOfWork } from '../tenancy/scoped-client.ts';
 
 /**
  * When a request gets one transaction for all of its reads.
