@@ -17,6 +17,7 @@ import { applyMigrations } from '../src/db/migrations/commands.ts';
 import { type Api, createApi } from '../src/http/yoga.ts';
 import { createLogger } from '../src/logging.ts';
 import {
+  createWorld,
   type FuzzApi,
   type GqlResponse,
   isolationProperty,
