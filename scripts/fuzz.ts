@@ -18,7 +18,8 @@ import { createLogger } from '../src/logging.ts';
 import { type Api, createApi } from '../src/yoga.ts';
 import { isolationProperty, summary } from '../test/isolation/fuzz/arbitraries.ts';
 import { createWorld } from '../test/isolation/fuzz/runs.ts';
-import type { FuzzApi, GqlResponse } from '../test/isolation/fuzz/world.ts';
+import type { FuzzApi } from '../test/isolation/fuzz/world.ts';
+import type { GraphQLResponse } from '../test/support/api.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from '../test/support/credentials.ts';
 import { adminQuery, databaseUrl, uniqueName } from '../test/support/server.ts';
 
@@ -77,7 +78,7 @@ try {
         },
         body: JSON.stringify({ query, variables }),
       });
-      return (await response.json()) as GqlResponse;
+      return (await response.json()) as GraphQLResponse;
     },
     issueToken: (claims) => tokens.issue(claims),
   };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type fc from 'fast-check';
 import { decodeGlobalId, encodeGlobalId } from '../../../src/schema/ids.ts';
+import type { GraphQLResponse } from '../../support/api.ts';
 import {
   type Actor,
   at,
@@ -11,7 +12,7 @@ import {
   nodeShape,
   type Resolved,
 } from './model.ts';
-import { type GqlResponse, type Kind, markersIn, UNOWNED, visible, type World } from './world.ts';
+import { type Kind, markersIn, UNOWNED, visible, type World } from './world.ts';
 
 /** The checks every response goes through, and the step and command base every command uses. */
 // ─── Checks ──────────────────────────────────────────────────────────────────────────────────
@@ -29,7 +30,7 @@ export const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
  * tenant owns, or markers of another tenant, are leaks. A uuid nobody handed out is a failure
  * too: the model would not know that row.
  */
-export function scan(world: World, caller: number, response: GqlResponse, who: string): void {
+export function scan(world: World, caller: number, response: GraphQLResponse, who: string): void {
   const tenant = (key: number) => world.names.get(key) ?? `tenant #${key}`;
   const check = (text: string, path: string) => {
     const decoded = /^[A-Za-z0-9_\-+/=.]{16,}$/.test(text)
@@ -78,7 +79,7 @@ export function same(actual: unknown, expected: unknown, context: string): void 
 }
 
 export function expectError(
-  res: GqlResponse,
+  res: GraphQLResponse,
   code: string,
   context: string,
   data: unknown = null,
@@ -93,7 +94,7 @@ export function expectError(
   same(res.data ?? null, data, `${context}: data next to the ${code} error`);
 }
 
-export function okData(res: GqlResponse, context: string): Readonly<Record<string, unknown>> {
+export function okData(res: GraphQLResponse, context: string): Readonly<Record<string, unknown>> {
   if (res.errors?.length || !res.data) {
     const got = (res.errors ?? []).map((e) => e.extensions?.code ?? `(no code: ${e.message})`);
     throw new IsolationFailure(
@@ -122,7 +123,7 @@ export function rawOf(globalId: string): string {
 }
 
 /** Data and errors only (the test API adds status and headers), comparable as a whole. */
-export function normalize(res: GqlResponse): GqlResponse {
+export function normalize(res: GraphQLResponse): GraphQLResponse {
   return {
     ...('data' in res ? { data: res.data } : {}),
     ...(res.errors ? { errors: res.errors } : {}),
@@ -146,7 +147,7 @@ export async function request(
   query: string,
   variables: Record<string, unknown>,
   created?: string,
-): Promise<GqlResponse> {
+): Promise<GraphQLResponse> {
   const res = normalize(await world.api.gql(query, variables, token));
   world.requests += 1;
   // A row the call just created is the caller's: register it before the scan looks for it.
@@ -182,7 +183,7 @@ export class Step {
     query: string,
     variables: Record<string, unknown>,
     created?: string,
-  ): Promise<GqlResponse> {
+  ): Promise<GraphQLResponse> {
     return request(
       this.world,
       actor.org.key,

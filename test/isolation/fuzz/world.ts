@@ -1,21 +1,15 @@
+import type { GraphQLResponse } from '../../support/api.ts';
 /** The world of a fuzz run (see ./arbitraries.ts): the API under test, the organizations and
  * people that exist across fast-check runs, and the hidden per-tenant markers. */
 // ─── The API under test ──────────────────────────────────────────────────────────────────────
 
-export type GqlError = Readonly<{
-  message: string;
-  path?: ReadonlyArray<string | number>;
-  extensions?: Readonly<Record<string, unknown>>;
-}>;
-
-export type GqlResponse = Readonly<{
-  data?: Readonly<Record<string, unknown>> | null;
-  errors?: ReadonlyArray<GqlError>;
-}>;
-
 /** What the fuzzer needs: GraphQL over the real HTTP handler, and tokens like signIn's. */
 export type FuzzApi = Readonly<{
-  gql: (query: string, variables: Record<string, unknown>, token?: string) => Promise<GqlResponse>;
+  gql: (
+    query: string,
+    variables: Record<string, unknown>,
+    token?: string,
+  ) => Promise<GraphQLResponse>;
   /** Tokens for created members without signIn, whose scrypt would dominate the run time. */
   issueToken: (claims: { userId: string; organizationId: string }) => Promise<string>;
 }>;

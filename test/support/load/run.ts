@@ -2,6 +2,7 @@ import { encodeGlobalId } from '../../../src/schema/ids.ts';
 import { forOrganization } from '../../../src/tenancy/scope.ts';
 import type { ScopedClients, ScopedDb } from '../../../src/tenancy/scoped-client.ts';
 import type { Api } from '../../../src/yoga.ts';
+import type { GraphQLResponse } from '../api.ts';
 import { leaksIn, ownersOf, residueOf } from './checks.ts';
 import type { LoadTenant } from './tenants.ts';
 
@@ -167,7 +168,7 @@ export type Gql = (
   query: string,
   variables: Record<string, unknown>,
   token: string,
-) => Promise<GraphQLBody & { status: number }>;
+) => Promise<GraphQLResponse & { status: number }>;
 
 export async function runStep(step: Step): Promise<Outcome> {
   const { kind, tenant } = step;
@@ -436,11 +437,6 @@ export function tokenOf(tenant: LoadTenant, pick: number): string {
   return tenant.tokens[at(roles, pick)];
 }
 
-export type GraphQLBody = {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-};
-
 /** One HTTP request through Yoga, in-process; `counter.requests` counts them. */
 export function client(api: Api, counter: { requests: number }): Gql {
   return async (query, variables, token) => {
@@ -450,7 +446,7 @@ export function client(api: Api, counter: { requests: number }): Gql {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query, variables }),
     });
-    return { status: response.status, ...((await response.json()) as GraphQLBody) };
+    return { status: response.status, ...((await response.json()) as GraphQLResponse) };
   };
 }
 
@@ -464,14 +460,14 @@ export const OVERLOAD_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAIL
 /** Prisma: a transaction could not start within maxWait; a pool timeout. */
 export const OVERLOAD_PRISMA_CODES = new Set(['P2028', 'P2024']);
 
-export function errorsOf(response: GraphQLBody & { status: number }): string | null {
+export function errorsOf(response: GraphQLResponse & { status: number }): string | null {
   if (!response.errors?.length && response.status === 200) return null;
   if (overloaded(response)) return OVERLOAD;
   return `HTTP ${response.status} errors ${JSON.stringify(response.errors)}`;
 }
 
 export function codesAre(
-  response: GraphQLBody & { status: number },
+  response: GraphQLResponse & { status: number },
   codes: string[],
 ): string | null {
   const got = (response.errors ?? []).map((e) => e.extensions?.code);
@@ -480,7 +476,7 @@ export function codesAre(
   return `expected ${codes.join(', ')}, got ${JSON.stringify(response.errors ?? response.data)}`;
 }
 
-export function overloaded(response: GraphQLBody & { status: number }): boolean {
+export function overloaded(response: GraphQLResponse & { status: number }): boolean {
   const errors = response.errors ?? [];
   return errors.length > 0 && errors.every((e) => OVERLOAD_CODES.has(e.extensions?.code ?? ''));
 }
