@@ -15,6 +15,7 @@ import {
 import { type Kind, markersIn, UNOWNED, visible, type World } from './world.ts';
 
 /** The checks every response goes through, and the step and command base every command uses. */
+
 // ─── Checks ──────────────────────────────────────────────────────────────────────────────────
 
 /** A failed check; the message names the step and ends with the story of the run. */

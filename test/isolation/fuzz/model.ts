@@ -1,8 +1,11 @@
 import { encodeGlobalId } from '../../../src/schema/ids.ts';
 import { BASE_LABELS, type Kind, type Person, UNOWNED, type World } from './world.ts';
 
-/** What each tenant should see during one run, the symbolic references commands are made of,
- * and the shapes the API must answer with. */
+/**
+ * What each tenant should see during one run, the symbolic references commands are made of,
+ * and the shapes the API must answer with.
+ */
+
 // ─── The model: what each tenant should see during one run ───────────────────────────────────
 
 export type MPost = {

@@ -25,6 +25,7 @@ import {
 } from './world.ts';
 
 /** Runs: the base organizations once per process, a reset per run, and the audit at its end. */
+
 // ─── Runs: reset, model, audit ───────────────────────────────────────────────────────────────
 
 /** Sets up the base organizations through the API, once per process. */

@@ -1,6 +1,10 @@
 import type { GraphQLResponse } from '../../support/api.ts';
-/** The world of a fuzz run (see ./arbitraries.ts): the API under test, the organizations and
- * people that exist across fast-check runs, and the hidden per-tenant markers. */
+
+/**
+ * The world of a fuzz run (see ./arbitraries.ts): the API under test, the organizations and
+ * people that exist across fast-check runs, and the hidden per-tenant markers.
+ */
+
 // ─── The API under test ──────────────────────────────────────────────────────────────────────
 
 /** What the fuzzer needs: GraphQL over the real HTTP handler, and tokens like signIn's. */

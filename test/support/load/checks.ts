@@ -1,8 +1,10 @@
 import { withClient } from './sessions.ts';
 import { type LoadTenant, MARKER, markerOf, UUID, WRITE_TOKEN } from './tenants.ts';
 
-/** After a load run (./run.ts): every response scanned for another tenant's marker or id, and
- * the database for what failed writes might have left behind. */
+/**
+ * After a load run (./run.ts): every response scanned for another tenant's marker or id, and
+ * the database for what failed writes might have left behind.
+ */
 
 // ---------------------------------------------------------------------------------------------
 // The checks

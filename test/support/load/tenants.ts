@@ -3,8 +3,10 @@ import type { TokenService } from '../../../src/auth/tokens.ts';
 import type { Organization } from '../../../src/generated/prisma/client.ts';
 import { withClient } from './sessions.ts';
 
-/** The tenants of the load scenario (./run.ts): seeded with plain pg, every text carrying its
- * tenant's marker. */
+/**
+ * The tenants of the load scenario (./run.ts): seeded with plain pg, every text carrying its
+ * tenant's marker.
+ */
 
 export type LoadTenant = Readonly<{
   index: number;

@@ -17,6 +17,7 @@ import {
 import { BODIES, marker, visible } from '../world.ts';
 
 /** Commands on comments: create, update, delete. */
+
 export class CreateComment extends Op {
   readonly name = 'createComment';
   constructor(

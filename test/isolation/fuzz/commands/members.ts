@@ -43,6 +43,7 @@ import {
 } from '../world.ts';
 
 /** Commands on organizations and members: sign-up, member creation, role changes, reads. */
+
 export class SignUp extends Op {
   readonly name = 'signUp';
   constructor(readonly taken: OrgRef | null) {

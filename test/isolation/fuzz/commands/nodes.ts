@@ -13,6 +13,7 @@ import {
 } from '../model.ts';
 
 /** `node` and `nodes` lookups over ids of every kind and tenant. */
+
 export class NodeLookup extends Op {
   readonly name = 'node';
   constructor(

@@ -20,6 +20,7 @@ import {
 import { CONTENTS, marker, TITLES, visible } from '../world.ts';
 
 /** Commands on posts: create, update, delete, and the reads (one, a connection, a page). */
+
 export class CreatePost extends Op {
   readonly name = 'createPost';
   constructor(
