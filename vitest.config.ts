@@ -13,6 +13,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    setupFiles: ['test/support/matchers.ts'],
     // Each file clones the migrated database made once by the global setup.
     pool: 'forks',
     maxWorkers: 2,

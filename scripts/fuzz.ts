@@ -1,5 +1,5 @@
 /**
- * Cross-tenant fuzzing at scale (the model is test/isolation/fuzz-model.ts):
+ * Cross-tenant fuzzing at scale (the model is test/isolation/fuzz/):
  *
  *   npm run fuzz                              # 10,000 operations, a random seed
  *   npm run fuzz -- --ops 20000 --seed 42     # more, reproducibly
@@ -16,13 +16,10 @@ import { type Database, openDatabase } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrations/commands.ts';
 import { type Api, createApi } from '../src/http/yoga.ts';
 import { createLogger } from '../src/logging.ts';
-import {
-  createWorld,
-  type FuzzApi,
-  type GqlResponse,
-  isolationProperty,
-  summary,
-} from '../test/isolation/fuzz-model.ts';
+import { isolationProperty, summary } from '../test/isolation/fuzz/arbitraries.ts';
+import { createWorld } from '../test/isolation/fuzz/runs.ts';
+import type { FuzzApi } from '../test/isolation/fuzz/world.ts';
+import type { GraphQLResponse } from '../test/support/api.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from '../test/support/credentials.ts';
 import { adminQuery, databaseUrl, uniqueName } from '../test/support/server.ts';
 
@@ -81,7 +78,7 @@ try {
         },
         body: JSON.stringify({ query, variables }),
       });
-      return (await response.json()) as GqlResponse;
+      return (await response.json()) as GraphQLResponse;
     },
     issueToken: (claims) => tokens.issue(claims),
   };

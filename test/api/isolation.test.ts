@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeGlobalId } from '../../src/schema/ids.ts';
-import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 /**
  * Two organizations built through the API with identical-looking data. For every query and
@@ -30,9 +30,9 @@ describe('queries', () => {
     });
     const foreign = await t.gql(query, { id: b.postId }, a.owner.token);
     const missing = await t.gql(query, { id: missingPost }, a.owner.token);
-    expect(codes(foreign)).toEqual(['NOT_FOUND']);
+    expect(foreign).toFailWith('NOT_FOUND');
     expect(foreign.errors?.[0]?.message).toBe(missing.errors?.[0]?.message);
-    expect(codes(missing)).toEqual(['NOT_FOUND']);
+    expect(missing).toFailWith('NOT_FOUND');
   });
 
   it('node / nodes: foreign global ids of every type are null', async () => {
@@ -141,7 +141,7 @@ describe('mutations on the other organization behave like missing ids', () => {
   it.each(cases)('$name', async ({ query, vars }) => {
     const before = await snapshot(b);
     const foreign = await t.gql(query, vars(b), a.owner.token);
-    expect(codes(foreign)).toEqual(['NOT_FOUND']);
+    expect(foreign).toFailWith('NOT_FOUND');
     expect(await snapshot(b)).toEqual(before);
     const own = await t.gql(query, vars(a), a.owner.token);
     expect(own.errors).toBeUndefined();

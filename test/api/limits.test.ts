@@ -60,7 +60,7 @@ describe('complexity counts the items a list argument asks for', () => {
       { ids: ids(LIST_LIMITS.listArgumentItems + 1) },
       a.owner.token,
     );
-    expect(codes(tooMany)).toEqual(['BAD_USER_INPUT']);
+    expect(tooMany).toFailWith('BAD_USER_INPUT');
     expect(tooMany.errors?.[0]?.message).toMatch(/at most 100 items/);
     expect(tooMany.errors?.[0]?.extensions?.field).toBe('ids');
     expect(tooMany.data ?? null).toBeNull();
@@ -81,7 +81,7 @@ describe('complexity counts the items a list argument asks for', () => {
     const ids = (n: number) => Array.from({ length: n }, () => a.postId);
     // 10 × (1 + 100 × 33) = 33,010 > 20,000. Counted as 10 ids each (3,310), it passed.
     const heavy = await t.gql(query, { ids: ids(100) }, a.owner.token);
-    expect(codes(heavy)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(heavy).toFailWith('QUERY_TOO_COMPLEX');
     expect(heavy.errors?.[0]?.message).toMatch(/complexity 33010 exceeds the limit of 20000/);
     // Positive control: the same document over 10 ids each is served.
     const light = await t.gql(query, { ids: ids(10) }, a.owner.token);
@@ -93,7 +93,7 @@ describe('complexity counts the items a list argument asks for', () => {
     const query = `query($size: Int) ${aliased(10, () => 'postsPage(pageSize: $size) { nodes { ...Fat } }')} ${FAT_POST}`;
     // 10 × (1 + 100 × (1 + 33)) = 34,010 > 20,000; the page counted 10 items whatever its size.
     const heavy = await t.gql(query, { size: 100 }, a.owner.token);
-    expect(codes(heavy)).toEqual(['QUERY_TOO_COMPLEX']);
+    expect(heavy).toFailWith('QUERY_TOO_COMPLEX');
     expect(heavy.errors?.[0]?.message).toMatch(/complexity 34010 exceeds the limit of 20000/);
     // Positive control: the default page (25) of the same document is served.
     const served = await t.gql(query, {}, a.owner.token);
@@ -199,7 +199,7 @@ describe('jobs: one organization cannot fill the queue ahead of the others', () 
           variables: { id: aId },
         }),
       });
-      expect(codes((await response.json()) as GraphQLResponse)).toEqual(['CONFLICT']);
+      expect((await response.json()) as GraphQLResponse).toFailWith('CONFLICT');
       await vi.waitFor(
         async () => {
           const view = await t.gql(

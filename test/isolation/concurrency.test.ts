@@ -9,16 +9,10 @@ import { encodeGlobalId } from '../../src/schema/ids.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
 import { TEST_SECRET } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
-import {
-  inspectPool,
-  type LoadReport,
-  type LoadTenant,
-  leaksIn,
-  leftoversOf,
-  runLoad,
-  seededOwners,
-  seedTenants,
-} from '../support/load.ts';
+import { leaksIn, seededOwners } from '../support/load/checks.ts';
+import { type LoadReport, runLoad } from '../support/load/run.ts';
+import { inspectPool, leftoversOf } from '../support/load/sessions.ts';
+import { type LoadTenant, seedTenants } from '../support/load/tenants.ts';
 
 /**
  * Isolation under pooled concurrency: 50 tenants over one pool of 10 server connections, a mix

@@ -1,10 +1,12 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestApi, type TestApi } from '../support/api.ts';
-import { createWorld, isolationProperty, summary, type World } from './fuzz-model.ts';
+import { isolationProperty, summary } from './fuzz/arbitraries.ts';
+import { createWorld } from './fuzz/runs.ts';
+import type { World } from './fuzz/world.ts';
 
 /**
- * Cross-tenant fuzzing (see fuzz-model.ts): random operations by random users of four
+ * Cross-tenant fuzzing (see fuzz/arbitraries.ts): random operations by random users of four
  * look-alike organizations, checked against a model after every step. A fixed seed keeps
  * `npm test` reproducible and short; `npm run test:stress` (STRESS set) runs a bigger variant,
  * and `npm run fuzz` runs 10,000+ operations with a seed of its choice.

@@ -5,15 +5,14 @@ import { createLogger } from '../../src/logging.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
 import { TEST_SECRET } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { runLoad } from '../support/load/run.ts';
 import {
   inspectThroughPooler,
-  type LoadTenant,
   leftoversOf,
-  runLoad,
   type SessionState,
-  seedTenants,
   withClient,
-} from '../support/load.ts';
+} from '../support/load/sessions.ts';
+import { type LoadTenant, seedTenants } from '../support/load/tenants.ts';
 import {
   type PgBouncer,
   pgbouncerUnavailableReason,

@@ -3,7 +3,7 @@ import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import { COMMENT_ON_YOUR_POST } from '../../src/jobs/notifications.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
-import { codes, createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 /**
  * The real jobs on the real queue (pg-boss on this suite's database: PGlite in-process, or the
@@ -187,11 +187,11 @@ describe('data export', () => {
   });
 
   it('is for the OWNER only; another organization cannot see it exists', async () => {
-    expect(codes(await t.gql(REQUEST_EXPORT, {}, a.admin.token))).toEqual(['FORBIDDEN']);
+    expect(await t.gql(REQUEST_EXPORT, {}, a.admin.token)).toFailWith('FORBIDDEN');
     const view = await finishedExport(a);
-    expect(codes(await t.gql(EXPORT, { id: view.id }, a.admin.token))).toEqual(['FORBIDDEN']);
+    expect(await t.gql(EXPORT, { id: view.id }, a.admin.token)).toFailWith('FORBIDDEN');
     const foreign = await t.gql(EXPORT, { id: view.id }, b.owner.token);
-    expect(codes(foreign)).toEqual(['NOT_FOUND']);
+    expect(foreign).toFailWith('NOT_FOUND');
     expect(
       field<ExportView>(await t.gql(EXPORT, { id: view.id }, a.owner.token), 'dataExport').id,
     ).toBe(view.id);

@@ -14,10 +14,18 @@ import { openTestDatabase, type TestDatabase } from './database.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
-export type GraphQLResponse = {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; path?: string[]; extensions?: { code?: string; field?: string } }[];
-};
+/** One GraphQL error as a client sees it: `extensions.code` is the stable code (src/errors.ts). */
+export type GraphQLError = Readonly<{
+  message: string;
+  path?: ReadonlyArray<string | number>;
+  extensions?: Readonly<{ code?: string; field?: string } & Record<string, unknown>>;
+}>;
+
+/** The one shape of a GraphQL answer in the tests, the fuzzer and the load scenario. */
+export type GraphQLResponse = Readonly<{
+  data?: Readonly<Record<string, unknown>> | null;
+  errors?: ReadonlyArray<GraphQLError>;
+}>;
 
 export type TestApi = Readonly<{
   api: Api;

@@ -27,7 +27,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
-    'test/isolation/hostile.test.ts', // seeds tenants; deletes a user and an org under their tokens
+    'test/isolation/hostile/harness.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/jobs/jobs.test.ts', // reads every tenant's rows to see what the jobs wrote, and did not
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',

@@ -1,11 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import pg from 'pg';
-import type { TokenService } from '../../src/auth/tokens.ts';
-import type { Organization } from '../../src/generated/prisma/client.ts';
-import type { Api } from '../../src/http/yoga.ts';
-import { encodeGlobalId } from '../../src/schema/ids.ts';
-import { forOrganization } from '../../src/tenancy/scope.ts';
-import type { ScopedClients, ScopedDb } from '../../src/tenancy/scoped-client.ts';
+import type { Api } from '../../../src/http/yoga.ts';
+import { encodeGlobalId } from '../../../src/schema/ids.ts';
+import { forOrganization } from '../../../src/tenancy/scope.ts';
+import type { ScopedClients, ScopedDb } from '../../../src/tenancy/scoped-client.ts';
+import type { GraphQLResponse } from '../api.ts';
+import { leaksIn, ownersOf, residueOf } from './checks.ts';
+import type { LoadTenant } from './tenants.ts';
 
 /**
  * The isolation load scenario shared by the pooled and the PgBouncer tests: many tenants whose
@@ -19,145 +18,13 @@ import type { ScopedClients, ScopedDb } from '../../src/tenancy/scoped-client.ts
  * client out of the tests and 50 sign-ups (scrypt) out of the run time.
  */
 
-export type LoadTenant = Readonly<{
-  index: number;
-  /** In every text this tenant owns: another tenant's marker in a response is a leak. */
-  marker: string;
-  organization: Organization;
-  users: Readonly<Record<'owner' | 'admin' | 'member', Readonly<{ id: string; email: string }>>>;
-  tokens: Readonly<Record<'owner' | 'admin' | 'member', string>>;
-  postIds: readonly string[];
-  commentIds: readonly string[];
-}>;
-
-const POSTS_PER_TENANT = 5;
-const COMMENTS_PER_POST = 2;
-const MARKER = /@@T(\d+)@@/g;
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-/** Tokens written by the scenario: OK-… must exist afterwards, NOPE-… must not. */
-const WRITE_TOKEN = /\b(OK|NOPE)-\d+[a-z]\b/g;
-
-export const markerOf = (index: number) => `@@T${String(index).padStart(3, '0')}@@`;
-
-/** Look-alike tenants (same emails, same shapes): only ids and markers tell them apart. */
-export async function seedTenants(
-  databaseUrl: string,
-  count: number,
-  tokens: TokenService,
-): Promise<LoadTenant[]> {
-  const rows = { orgs: [] as unknown[][], users: [] as unknown[][], posts: [] as unknown[][] };
-  const comments: unknown[][] = [];
-  const base = Date.now() - 3_600_000;
-  const seeded = Array.from({ length: count }, (_, index) => {
-    const marker = markerOf(index);
-    const at = new Date(base + index * 1_000);
-    const organization: Organization = {
-      id: randomUUID(),
-      name: `Org ${marker}`,
-      slug: `iso-t${String(index).padStart(3, '0')}`,
-      createdAt: at,
-      updatedAt: at,
-      suspendedAt: null,
-      deletionRequestedAt: null,
-    };
-    rows.orgs.push([organization.id, organization.name, organization.slug, at]);
-    const user = (role: 'OWNER' | 'ADMIN' | 'MEMBER', name: string) => {
-      const id = randomUUID();
-      const email = `${role.toLowerCase()}@example.com`;
-      rows.users.push([organization.id, id, email, `${name} ${marker}`, role, at]);
-      return { id, email };
-    };
-    const users = {
-      owner: user('OWNER', 'Olive Owner'),
-      admin: user('ADMIN', 'Adam Admin'),
-      member: user('MEMBER', 'Mia Member'),
-    };
-    const authors = [users.owner.id, users.admin.id, users.member.id];
-    const postIds: string[] = [];
-    const commentIds: string[] = [];
-    for (let p = 0; p < POSTS_PER_TENANT; p++) {
-      const postId = randomUUID();
-      postIds.push(postId);
-      const postAt = new Date(at.getTime() + p * 10);
-      rows.posts.push([
-        organization.id,
-        postId,
-        authors[p % 3],
-        `${marker} post ${p}`,
-        `${marker} content ${p}`,
-        postAt,
-      ]);
-      for (let c = 0; c < COMMENTS_PER_POST; c++) {
-        const commentId = randomUUID();
-        commentIds.push(commentId);
-        comments.push([
-          organization.id,
-          commentId,
-          postId,
-          authors[(p + c + 1) % 3],
-          `${marker} comment ${p}.${c}`,
-          new Date(postAt.getTime() + c + 1),
-        ]);
-      }
-    }
-    return { index, marker, organization, users, postIds, commentIds };
-  });
-
-  await withClient(databaseUrl, async (client) => {
-    const columns = (table: unknown[][]) =>
-      table[0]?.map((_, column) => table.map((row) => row[column])) ?? [];
-    await client.query('BEGIN');
-    await client.query(
-      `INSERT INTO organizations (id, name, slug, created_at, updated_at)
-       SELECT id, name, slug, at, at
-       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS t(id, name, slug, at)`,
-      columns(rows.orgs),
-    );
-    await client.query(
-      `INSERT INTO users (organization_id, id, email, name, role, created_at, updated_at)
-       SELECT org, id, email, name, role::"Role", at, at
-       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-         AS t(org, id, email, name, role, at)`,
-      columns(rows.users),
-    );
-    await client.query(
-      `INSERT INTO posts (organization_id, id, author_id, title, content, created_at, updated_at)
-       SELECT org, id, author, title, content, at, at
-       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[])
-         AS t(org, id, author, title, content, at)`,
-      columns(rows.posts),
-    );
-    await client.query(
-      `INSERT INTO comments (organization_id, id, post_id, author_id, body, created_at, updated_at)
-       SELECT org, id, post, author, body, at, at
-       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[])
-         AS t(org, id, post, author, body, at)`,
-      columns(comments),
-    );
-    await client.query('COMMIT');
-  });
-
-  return Promise.all(
-    seeded.map(async (tenant) => {
-      const token = (role: 'owner' | 'admin' | 'member') =>
-        tokens.issue({ userId: tenant.users[role].id, organizationId: tenant.organization.id });
-      const [owner, admin, member] = await Promise.all([
-        token('owner'),
-        token('admin'),
-        token('member'),
-      ]);
-      return Object.freeze({ ...tenant, tokens: { owner, admin, member } });
-    }),
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 // The load
 
-type Kind = (typeof KINDS)[number][0];
+export type Kind = (typeof KINDS)[number][0];
 
 /** What runs, and how often (weights). Every kind has an expected outcome, checked per call. */
-const KINDS = [
+export const KINDS = [
   ['read-feed', 24], // posts → comments → authors, viewer, organization
   ['read-nodes', 10], // own and foreign global ids mixed: foreign ones must be null
   ['read-foreign-post', 5], // post(id: foreign): NOT_FOUND
@@ -194,10 +61,10 @@ export type LoadReport = Readonly<{
   durationMs: number;
 }>;
 
-type Outcome = { tenant: LoadTenant; kind: Kind; payload: unknown; problem: string | null };
+export type Outcome = { tenant: LoadTenant; kind: Kind; payload: unknown; problem: string | null };
 
 /** An overloaded write may or may not have happened: its OK- tokens prove nothing either way. */
-function forgetWrites(expected: Map<string, number>, i: number) {
+export function forgetWrites(expected: Map<string, number>, i: number) {
   expected.delete(`OK-${i}a`);
   expected.delete(`OK-${i}b`);
 }
@@ -215,7 +82,7 @@ export type LoadOptions = Readonly<{
   seed?: number;
 }>;
 
-let tokenBase = 0;
+export let tokenBase = 0;
 
 export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   const { tenants, operations } = options;
@@ -286,7 +153,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadReport> {
   };
 }
 
-type Step = {
+export type Step = {
   i: number;
   tenant: LoadTenant;
   foreign: LoadTenant;
@@ -297,13 +164,13 @@ type Step = {
   expected: Map<string, number>;
 };
 
-type Gql = (
+export type Gql = (
   query: string,
   variables: Record<string, unknown>,
   token: string,
-) => Promise<GraphQLBody & { status: number }>;
+) => Promise<GraphQLResponse & { status: number }>;
 
-async function runStep(step: Step): Promise<Outcome> {
+export async function runStep(step: Step): Promise<Outcome> {
   const { kind, tenant } = step;
   try {
     const [payload, problem] = await STEPS[kind](step);
@@ -313,15 +180,15 @@ async function runStep(step: Step): Promise<Outcome> {
   }
 }
 
-type StepResult = [payload: unknown, problem: string | null];
+export type StepResult = [payload: unknown, problem: string | null];
 
-const gid = {
+export const gid = {
   post: (id: string) => encodeGlobalId('Post', id),
   comment: (id: string) => encodeGlobalId('Comment', id),
   user: (id: string) => encodeGlobalId('User', id),
 };
 
-const FEED = `query Feed {
+export const FEED = `query Feed {
   viewer { id name email role organization { id name slug } }
   organization { id name memberCount }
   posts(first: 10) {
@@ -334,12 +201,12 @@ const FEED = `query Feed {
   }
 }`;
 
-const PAGES = `query Pages($page: Int!) {
+export const PAGES = `query Pages($page: Int!) {
   postsPage(page: $page, pageSize: 4) { totalCount nodes { id title author { id email } } }
   members(first: 10) { totalCount edges { cursor node { id name email posts(first: 2) { edges { node { id } } } } } }
 }`;
 
-const STEPS: Record<Kind, (step: Step) => Promise<StepResult>> = {
+export const STEPS: Record<Kind, (step: Step) => Promise<StepResult>> = {
   'read-feed': async ({ gql, tenant, pick }) => {
     const response = await gql(FEED, {}, tokenOf(tenant, pick));
     const viewer = (response.data?.viewer ?? null) as { id?: string } | null;
@@ -551,7 +418,7 @@ const STEPS: Record<Kind, (step: Step) => Promise<StepResult>> = {
   },
 };
 
-function pick(value: number): Kind {
+export function pick(value: number): Kind {
   const total = KINDS.reduce((sum, [, weight]) => sum + weight, 0);
   let left = value * total;
   for (const [kind, weight] of KINDS) {
@@ -561,22 +428,17 @@ function pick(value: number): Kind {
   return KINDS[0][0];
 }
 
-function at<T>(list: readonly T[], pick: number): T {
+export function at<T>(list: readonly T[], pick: number): T {
   return list[Math.floor(pick * list.length) % list.length] as T;
 }
 
-function tokenOf(tenant: LoadTenant, pick: number): string {
+export function tokenOf(tenant: LoadTenant, pick: number): string {
   const roles = ['owner', 'admin', 'member'] as const;
   return tenant.tokens[at(roles, pick)];
 }
 
-type GraphQLBody = {
-  data?: Record<string, unknown> | null;
-  errors?: { message: string; extensions?: { code?: string } }[];
-};
-
 /** One HTTP request through Yoga, in-process; `counter.requests` counts them. */
-function client(api: Api, counter: { requests: number }): Gql {
+export function client(api: Api, counter: { requests: number }): Gql {
   return async (query, variables, token) => {
     counter.requests++;
     const response = await api.yoga.fetch('http://yoga/graphql', {
@@ -584,7 +446,7 @@ function client(api: Api, counter: { requests: number }): Gql {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query, variables }),
     });
-    return { status: response.status, ...((await response.json()) as GraphQLBody) };
+    return { status: response.status, ...((await response.json()) as GraphQLResponse) };
   };
 }
 
@@ -594,34 +456,37 @@ function client(api: Api, counter: { requests: number }): Gql {
  */
 export const OVERLOAD = 'overload';
 /** What an overloaded call answers: masked (today), or the retryable code. */
-const OVERLOAD_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE']);
+export const OVERLOAD_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE']);
 /** Prisma: a transaction could not start within maxWait; a pool timeout. */
-const OVERLOAD_PRISMA_CODES = new Set(['P2028', 'P2024']);
+export const OVERLOAD_PRISMA_CODES = new Set(['P2028', 'P2024']);
 
-function errorsOf(response: GraphQLBody & { status: number }): string | null {
+export function errorsOf(response: GraphQLResponse & { status: number }): string | null {
   if (!response.errors?.length && response.status === 200) return null;
   if (overloaded(response)) return OVERLOAD;
   return `HTTP ${response.status} errors ${JSON.stringify(response.errors)}`;
 }
 
-function codesAre(response: GraphQLBody & { status: number }, codes: string[]): string | null {
+export function codesAre(
+  response: GraphQLResponse & { status: number },
+  codes: string[],
+): string | null {
   const got = (response.errors ?? []).map((e) => e.extensions?.code);
   if (JSON.stringify(got) === JSON.stringify(codes)) return null;
   if (overloaded(response)) return OVERLOAD;
   return `expected ${codes.join(', ')}, got ${JSON.stringify(response.errors ?? response.data)}`;
 }
 
-function overloaded(response: GraphQLBody & { status: number }): boolean {
+export function overloaded(response: GraphQLResponse & { status: number }): boolean {
   const errors = response.errors ?? [];
   return errors.length > 0 && errors.every((e) => OVERLOAD_CODES.has(e.extensions?.code ?? ''));
 }
 
-function isOverload(error: unknown): boolean {
+export function isOverload(error: unknown): boolean {
   return OVERLOAD_PRISMA_CODES.has(String((error as { code?: unknown } | null)?.code));
 }
 
 /** The first real problem; an overload only when there is nothing worse. */
-function worst(...problems: (string | null)[]): string | null {
+export function worst(...problems: (string | null)[]): string | null {
   return (
     problems.find((p) => p !== null && p !== OVERLOAD) ??
     problems.find((p) => p === OVERLOAD) ??
@@ -629,9 +494,11 @@ function worst(...problems: (string | null)[]): string | null {
   );
 }
 
-type Settled = { ok: true; payload: unknown } | { ok: false; payload: unknown; error: unknown };
+export type Settled =
+  | { ok: true; payload: unknown }
+  | { ok: false; payload: unknown; error: unknown };
 
-async function settle(promise: Promise<unknown>): Promise<Settled> {
+export async function settle(promise: Promise<unknown>): Promise<Settled> {
   try {
     return { ok: true, payload: await promise };
   } catch (error) {
@@ -640,7 +507,7 @@ async function settle(promise: Promise<unknown>): Promise<Settled> {
 }
 
 /** The rejection must be the intended one (a Prisma code or our own message), not, say, a timeout. */
-function rejectedWith(outcome: Settled, expected: string): string | null {
+export function rejectedWith(outcome: Settled, expected: string): string | null {
   if (outcome.ok) return 'resolved, but should have failed half-way';
   const { code, message } = outcome.error as { code?: unknown; message?: unknown };
   if (code === expected || message === expected) return null;
@@ -649,260 +516,14 @@ function rejectedWith(outcome: Settled, expected: string): string | null {
     : `expected ${expected}, got ${explain(outcome.error)}`;
 }
 
-function explain(error: unknown): string {
+export function explain(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   return `${error.name}${code ? ` ${String(code)}` : ''}: ${error.message.split('\n').slice(-3).join(' ').slice(0, 300)}`;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The checks
-
-/** Every id in the database (organizations, users, posts, comments) → its organization. */
-async function ownersOf(databaseUrl: string): Promise<Map<string, string>> {
-  return withClient(databaseUrl, async (client) => {
-    const { rows } = await client.query<{ id: string; org: string }>(
-      `SELECT id::text, id::text AS org FROM organizations
-       UNION ALL SELECT id::text, organization_id::text FROM users
-       UNION ALL SELECT id::text, organization_id::text FROM posts
-       UNION ALL SELECT id::text, organization_id::text FROM comments`,
-    );
-    return new Map(rows.map((row) => [row.id, row.org]));
-  });
-}
-
-/**
- * Another tenant's marker, or an id (raw, or inside a global id or a cursor) that belongs to
- * another organization or to none at all, anywhere in a payload (data and errors alike).
- */
-export function leaksIn(
-  payload: unknown,
-  tenant: LoadTenant,
-  owners: ReadonlyMap<string, string>,
-  tenants: readonly LoadTenant[],
-  tally: { checked: number } = { checked: 0 },
-): string[] {
-  const found: string[] = [];
-  const own = tenant.organization.id;
-  for (const text of stringsOf(payload)) {
-    for (const [, index] of text.matchAll(MARKER)) {
-      tally.checked++;
-      if (Number(index) !== tenant.index) {
-        found.push(`${tenant.marker} saw ${markerOf(Number(index))} in ${JSON.stringify(text)}`);
-      }
-    }
-    const decoded = /^[A-Za-z0-9_+/-]{8,}={0,2}$/.test(text)
-      ? Buffer.from(text, 'base64').toString('utf8')
-      : '';
-    for (const candidate of [text, decoded]) {
-      for (const [id] of candidate.matchAll(UUID)) {
-        tally.checked++;
-        const owner = owners.get(id.toLowerCase());
-        if (owner === own) continue;
-        const whose = tenants.find((t) => t.organization.id === owner)?.marker ?? 'no tenant';
-        found.push(`${tenant.marker} saw id ${id} of ${whose} in ${JSON.stringify(text)}`);
-      }
-    }
-  }
-  return found;
-}
-
-/** The seeded rows' owners, without asking the database (for checking the checker). */
-export function seededOwners(tenants: readonly LoadTenant[]): Map<string, string> {
-  return new Map(
-    tenants.flatMap((t) =>
-      [
-        t.organization.id,
-        ...Object.values(t.users).map((u) => u.id),
-        ...t.postIds,
-        ...t.commentIds,
-      ].map((id) => [id, t.organization.id] as const),
-    ),
-  );
-}
-
-function stringsOf(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) for (const item of value) stringsOf(item, out);
-  else if (value instanceof Date) return out;
-  else if (value && typeof value === 'object') {
-    for (const item of Object.values(value)) stringsOf(item, out);
-  }
-  return out;
-}
-
-/**
- * What the database holds after the run: every text carries its own organization's marker
- * only, no NOPE- token of a failed write exists, every OK- token of a successful one exists
- * once in its tenant, and the seeded rows foreign writes aimed at are still there.
- */
-async function residueOf(
-  databaseUrl: string,
-  tenants: readonly LoadTenant[],
-  expected: ReadonlyMap<string, number>,
-): Promise<string[]> {
-  const problems: string[] = [];
-  const byOrg = new Map(tenants.map((t) => [t.organization.id, t]));
-  const { rows, seededComments } = await withClient(databaseUrl, async (client) => {
-    const texts = await client.query<{ kind: string; org: string; text: string }>(
-      `SELECT 'organization' AS kind, id::text AS org, name AS text FROM organizations
-       UNION ALL SELECT 'user', organization_id::text, name FROM users
-       UNION ALL SELECT 'post', organization_id::text, title || ' | ' || coalesce(content, '') FROM posts
-       UNION ALL SELECT 'comment', organization_id::text, body FROM comments`,
-    );
-    const comments = await client.query<{ n: number }>(
-      'SELECT count(*)::int AS n FROM comments WHERE id = ANY($1::uuid[])',
-      [tenants.flatMap((t) => t.commentIds)],
-    );
-    return { rows: texts.rows, seededComments: comments.rows[0]?.n ?? 0 };
-  });
-  const seen = new Map<string, string[]>();
-  for (const row of rows) {
-    const tenant = byOrg.get(row.org);
-    if (!tenant) {
-      problems.push(`a ${row.kind} of an unknown organization ${row.org}: ${row.text}`);
-      continue;
-    }
-    for (const [, index] of row.text.matchAll(MARKER)) {
-      if (Number(index) !== tenant.index) {
-        problems.push(
-          `${tenant.marker}'s ${row.kind} carries ${markerOf(Number(index))}: ${row.text}`,
-        );
-      }
-    }
-    for (const [token, verdict] of row.text.matchAll(WRITE_TOKEN)) {
-      if (verdict === 'NOPE') {
-        problems.push(
-          `a failed write left ${token} behind: ${tenant.marker}'s ${row.kind} ${row.text}`,
-        );
-      }
-      const list = seen.get(token) ?? [];
-      list.push(tenant.marker);
-      seen.set(token, list);
-    }
-  }
-  for (const [token, index] of expected) {
-    const where = seen.get(token) ?? [];
-    if (where.length !== 1 || where[0] !== markerOf(index)) {
-      problems.push(`${token} (written by ${markerOf(index)}) found in ${JSON.stringify(where)}`);
-    }
-  }
-  const total = tenants.reduce((sum, t) => sum + t.commentIds.length, 0);
-  if (seededComments !== total) {
-    problems.push(`${total - seededComments} seeded comments vanished (foreign deletes?)`);
-  }
-  return problems;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pooled connections
-
-/** What a session carries between transactions; `leftoversOf` says what would be a leak. */
-export type SessionState = Readonly<{
-  pid: number;
-  organization: string | null;
-  currentUser: string;
-  sessionUser: string;
-  role: string;
-  /** A transaction left open: this statement did not start it. */
-  inTransaction: boolean;
-}>;
-
-export const SESSION_STATE_SQL = `SELECT pg_backend_pid() AS pid,
-  current_setting('app.organization_id', true) AS organization,
-  current_user::text AS "currentUser", session_user::text AS "sessionUser",
-  current_setting('role') AS role, now() <> statement_timestamp() AS "inTransaction"`;
-
-/**
- * A clean session logged in as `loginUser`: no organization set (never set: null; set earlier
- * transaction-locally, which leaves the placeholder behind empty: ''), no role switched, no
- * transaction open.
- */
-export function leftoversOf(state: SessionState, loginUser: string): string[] {
-  const found: string[] = [];
-  if (state.organization !== null && state.organization !== '') {
-    found.push(`app.organization_id = '${state.organization}'`);
-  }
-  if (state.currentUser !== loginUser) found.push(`current_user = ${state.currentUser}`);
-  if (state.sessionUser !== loginUser) found.push(`session_user = ${state.sessionUser}`);
-  if (state.role !== 'none') found.push(`role = ${state.role}`);
-  if (state.inTransaction) found.push('a transaction is still open');
-  return found.map((leftover) => `backend ${state.pid}: ${leftover}`);
-}
-
-/**
- * Checks out every connection of the pool at once (the idle ones the load left first), and
- * reads what each session carries, with `SHOW role` as well.
- */
-export async function inspectPool(pool: pg.Pool): Promise<{
-  pooled: number;
-  states: SessionState[];
-}> {
-  const pooled = pool.totalCount;
-  const size = pool.options.max ?? 10;
-  const clients = await Promise.all(Array.from({ length: size }, () => pool.connect()));
-  try {
-    const states = await Promise.all(
-      clients.map(async (client) => {
-        const { rows } = await client.query<SessionState>(SESSION_STATE_SQL);
-        const shown = await client.query<{ role: string }>('SHOW role');
-        const state = rows[0] as SessionState;
-        // SHOW role and current_setting('role') read the same setting; both must say none.
-        const role = shown.rows[0]?.role ?? '?';
-        return { ...state, role: role === state.role ? role : `${state.role}/${role}` };
-      }),
-    );
-    return { pooled, states };
-  } finally {
-    for (const client of clients) client.release();
-  }
-}
-
-/**
- * Reads every server connection a PgBouncer holds for one database: `poolSize` clients each
- * run one statement that sleeps, so all of them occupy a server connection at once and each
- * lands on a different one. The server's own list (pg_stat_activity) says whether that was
- * all of them.
- */
-export async function inspectThroughPooler(
-  pooledUrl: string,
-  serverUrl: string,
-  database: string,
-  poolSize: number,
-): Promise<{ states: SessionState[]; serverPids: number[] }> {
-  const states = await Promise.all(
-    Array.from({ length: poolSize }, () =>
-      withClient(pooledUrl, async (client) => {
-        const { rows } = await client.query<SessionState & { slept: unknown }>(
-          `${SESSION_STATE_SQL}, pg_sleep(0.5)::text AS slept`,
-        );
-        const { slept: _, ...state } = rows[0] as SessionState & { slept: unknown };
-        return state;
-      }),
-    ),
-  );
-  const serverPids = await withClient(serverUrl, async (client) => {
-    const { rows } = await client.query<{ pid: number }>(
-      'SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY pid',
-      [database],
-    );
-    return rows.map((row) => row.pid);
-  });
-  return { states, serverPids };
-}
-
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /** A small deterministic PRNG: the same seed gives the same plan, so a failure can be replayed. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
