@@ -11,7 +11,7 @@ import type { JobQueue } from '../jobs/queue.ts';
 import type { Logger } from '../logging.ts';
 import type { AdminContext } from './context.ts';
 import { type AdminCredentials, createAdminCredentials, type PlatformAdmin } from './credential.ts';
-import { adminSchema } from './schema.ts';
+import { adminSchema } from './schema/index.ts';
 
 /**
  * `/admin/graphql`: the platform administration API, a Yoga of its own over the admin schema,

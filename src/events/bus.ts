@@ -51,7 +51,7 @@ export type EventBus = Readonly<{
   kind: 'memory' | 'redis';
   scoped: (scope: Scope) => ScopedEvents;
   /**
-   * For the platform admin, who acts on organizations by id (src/admin/schema.ts): the control
+   * For the platform admin, who acts on organizations by id (src/admin/schema/organizations.ts): the control
    * event on that organization's topic. It carries no data, only a reason to re-check.
    */
   accessChanged: (organizationId: string, change: AccessChange) => void;

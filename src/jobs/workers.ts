@@ -1,3 +1,4 @@
+import { auditEntry } from '../audit/entries.ts';
 import type { SystemClient } from '../db/system.ts';
 import type { Logger } from '../logging.ts';
 import type { ScopedClients } from '../tenancy/scoped-client.ts';
@@ -42,14 +43,13 @@ export function jobHandlers(
       });
       if (count > 0) {
         await system.auditEntry.create({
-          data: {
+          data: auditEntry({
             organizationId,
-            actorType: 'PLATFORM_ADMIN',
-            actorLabel: requestedBy,
+            actor: { type: 'PLATFORM_ADMIN', label: requestedBy },
             action: 'organization.deleted',
             targetType: 'Organization',
             targetId: organizationId,
-          },
+          }),
         });
       }
       logger.info({ organizationId, deleted: count > 0 }, 'organization deletion job');

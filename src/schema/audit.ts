@@ -1,3 +1,4 @@
+import { auditEntry } from '../audit/entries.ts';
 import type { MemberContext } from '../context.ts';
 import { Unauthenticated } from '../errors.ts';
 import type { Prisma } from '../generated/prisma/client.ts';
@@ -10,7 +11,7 @@ import { keysetPage } from './pagination.ts';
 
 /**
  * The organization's audit log: who did what to whom, from where. Written by sensitive member
- * actions (src/schema/user.ts) and by platform admins (src/admin/schema.ts); append-only
+ * actions (src/schema/user.ts) and by platform admins (src/admin/schema/audit.ts); append-only
  * (src/tenancy/models.ts, and a trigger in the database); read by the OWNER only.
  */
 const AuditActorEnum = builder.enumType(AuditActor, { name: 'AuditActor' });
@@ -88,18 +89,12 @@ export async function withAuditEntry<T>(
   });
   if (!actor) throw new Unauthenticated();
   const entry = ctx.db.auditEntry.create({
-    data: {
+    data: auditEntry({
       organizationId: ctx.scope.organizationId,
-      actorType: 'MEMBER',
-      actorId: ctx.scope.user.id,
-      actorLabel: actor.email,
-      action: record.action,
-      targetType: record.targetType,
-      targetId: record.targetId,
-      ...(record.details ? { details: record.details } : {}),
-      ipAddress: ctx.client.address,
-      requestId: ctx.requestId,
-    },
+      actor: { type: 'MEMBER', id: ctx.scope.user.id, label: actor.email },
+      ...record,
+      request: ctx,
+    }),
     select: { id: true },
   });
   const [result] = await atomically(ctx.db, [change(), entry]);
