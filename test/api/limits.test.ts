@@ -102,6 +102,21 @@ describe('complexity counts the items a list argument asks for', () => {
   });
 });
 
+/**
+ * Two organizations over a job queue that is not worked until a test starts the workers: what
+ * waits in it is counted exactly.
+ */
+async function openIdleQueue() {
+  const t = await createTestApi({ jobs: true, workJobs: false });
+  return {
+    t,
+    jobs: t.jobs as JobQueue,
+    system: createSystemClient(t.database),
+    a: await signUpOrg(t, 'acme'),
+    b: await signUpOrg(t, 'globex'),
+  };
+}
+
 describe('jobs: one organization cannot fill the queue ahead of the others', () => {
   let t: TestApi;
   let jobs: JobQueue;
@@ -112,12 +127,7 @@ describe('jobs: one organization cannot fill the queue ahead of the others', () 
     (await system.organization.findUniqueOrThrow({ where: { slug: org.slug } })).id;
 
   beforeAll(async () => {
-    // The queue is not worked until the flood is in: what waits in it is counted exactly.
-    t = await createTestApi({ jobs: true, workJobs: false });
-    jobs = t.jobs as JobQueue;
-    system = createSystemClient(t.database);
-    a = await signUpOrg(t, 'acme');
-    b = await signUpOrg(t, 'globex');
+    ({ t, jobs, system, a, b } = await openIdleQueue());
   });
   afterAll(async () => {
     await system.$disconnect();
@@ -232,11 +242,7 @@ describe('jobs: a per-organization budget of waiting jobs', () => {
   let b: Org;
 
   beforeAll(async () => {
-    t = await createTestApi({ jobs: true, workJobs: false });
-    jobs = t.jobs as JobQueue;
-    system = createSystemClient(t.database);
-    a = await signUpOrg(t, 'acme');
-    b = await signUpOrg(t, 'globex');
+    ({ t, jobs, system, a, b } = await openIdleQueue());
   });
   afterAll(async () => {
     await system.$disconnect();
