@@ -1,6 +1,7 @@
 import {
   type ConnectionQuery,
   CURSOR_ROW,
+  type CursorRow,
   type Keyset,
   keysetPage,
   NEWEST_FIRST,
@@ -8,8 +9,6 @@ import {
 } from './pagination.ts';
 
 type Order = 'asc' | 'desc';
-
-type CursorRow = Readonly<{ createdAt: Date; id: string }>;
 
 /** What `list` gets: the page's arguments, in the list's order. */
 export type KeysetArgs<Q extends ConnectionQuery> = Omit<Q, 'cursor' | 'skip'> & {

@@ -9,7 +9,7 @@
  * a cursor for a row that does not exist, or belongs to another organization, is an empty
  * page, exactly as before.
  */
-type CursorRow = Readonly<{ createdAt: Date; id: string }>;
+export type CursorRow = Readonly<{ createdAt: Date; id: string }>;
 
 /** Page sizes: connections' `first`/`last` (Pothos), `postsPage`'s `pageSize`, the admin lists. */
 export const PAGE_SIZE = { default: 25, max: 100 } as const;

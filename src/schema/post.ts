@@ -56,8 +56,7 @@ builder.queryFields((t) => ({
   posts: t.withAuth({ member: true }).prismaConnection({
     type: 'Post',
     cursor: 'organizationId_id',
-    description:
-      "The organization's posts, newest first (keyset cursors; 25 by default, 100 at most).",
+    description: `The organization's posts, newest first (keyset cursors; ${PAGE_SIZE.default} by default, ${PAGE_SIZE.max} at most).`,
     totalCount: (_parent, _args, ctx) => ctx.db.post.count(),
     resolve: (query, _root, _args, ctx) =>
       keysetConnection(
