@@ -10,13 +10,12 @@
 // statement, and the policies.
 //
 // The composition takes the parts of src/http/yoga.ts it needs (same schema, the same edge plugins
-// through edgePlugins, same error masking, same request log) and authenticates the same way:
-// verify the token, load the user and its organization.
+// through edgePlugins, same error masking, same request log) and builds its context with the same
+// createContext (verify the token, load the user and its organization), given its own client.
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Accounts } from '../../src/auth/accounts.ts';
-import { memberScope, verifyCredential } from '../../src/auth/authenticate.ts';
-import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
-import type { Context } from '../../src/context.ts';
+import { createTokenService } from '../../src/auth/tokens.ts';
+import { type Context, createContext } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { createEventBus } from '../../src/events/bus.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
@@ -32,7 +31,6 @@ import {
 import { createLogger } from '../../src/logging.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
-import type { Scope } from '../../src/tenancy/scope.ts';
 import { scopeOperation } from '../../src/tenancy/scope-args.ts';
 import type { ScopedTx } from '../../src/tenancy/scoped-client.ts';
 import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
@@ -49,19 +47,6 @@ function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
   });
 }
 
-/** src/http/yoga.ts's authentication without the binding: same token check, same user lookup. */
-async function authenticate(
-  authorization: string | null,
-  tokens: TokenService,
-  base: PrismaClient,
-): Promise<Scope | null> {
-  const credential = await verifyCredential(authorization, tokens);
-  if (!credential) return null;
-  // The same bench-only cast as the context's db below.
-  const db = whereScoped(base, credential.organization.organizationId) as unknown as ScopedTx;
-  return memberScope(credential, db);
-}
-
 const noAccounts: Accounts = Object.freeze({
   signUp: () => Promise.reject(new Error('not in the benchmark')),
   signIn: () => Promise.reject(new Error('not in the benchmark')),
@@ -76,7 +61,22 @@ try {
   const tokens = createTokenService({ secret: env.jwtSecret });
   const logger = createLogger(env.logLevel);
   const base = new PrismaClient({ adapter: database.adapter });
-  const events = createEventBus();
+  // src/http/yoga.ts's context factory and authentication, without the binding.
+  const context = createContext({
+    tokens,
+    accounts: noAccounts,
+    // THE BENCH-ONLY CAST: a where-scoped plain client where the app has a bound scoped
+    // client. The schema only calls model methods, which both have. Production code must
+    // never do this; this file imports neither src/db/system.ts nor the binding, which
+    // test/tenancy/imports.test.ts guards (it scans bench/ too).
+    scopedDb: (organization) =>
+      whereScoped(base, organization.organizationId) as unknown as ScopedTx,
+    events: createEventBus(),
+    jobs: () => null,
+    // Subscriptions are not measured here.
+    streams: null,
+    unitOfWork: null,
+  });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -84,24 +84,8 @@ try {
     graphiql: false,
     batching: { limit: 10 },
     logging: yogaLogger(logger),
-    context: async ({ request }): Promise<Context> => {
-      const scope = await authenticate(request.headers.get('authorization'), tokens, base);
-      return Object.freeze({
-        requestId: requestIdOf(request),
-        client: { address: null },
-        scope,
-        // THE BENCH-ONLY CAST: a where-scoped plain client where the app has a bound scoped
-        // client. The schema only calls model methods, which both have. Production code must
-        // never do this; this file imports neither src/db/system.ts nor the binding, which
-        // test/tenancy/imports.test.ts guards (it scans bench/ too).
-        db: scope ? (whereScoped(base, scope.organizationId) as unknown as ScopedTx) : null,
-        events: scope ? events.scoped(scope) : null,
-        jobs: null,
-        accounts: noAccounts,
-        // Subscriptions are not measured here.
-        streams: null,
-      });
-    },
+    context: ({ request }) =>
+      context({ request, requestId: requestIdOf(request), client: { address: null } }),
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
     // The same edge as src/http/yoga.ts (the one list every Yoga spreads), minus what only the
     // binding needs (the unit of work), the credential operations (no accounts here) and the

@@ -5,6 +5,7 @@
 // versions this was verified on and fails when those internals change.
 import pg from 'pg';
 import { APP_ROLE, READ_ONLY_BIND_SQL, transactionBeingOpened } from '../tenancy/binding.ts';
+import { isUuid } from '../tenancy/ids.ts';
 
 /**
  * pg's client, except for the transactions the tenant binding opens (planBegin below): their
@@ -124,8 +125,6 @@ export function clearBinding(client: pg.PoolClient): void {
   (client as unknown as BindingClient).statementwise = null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * How the pg pool's client opens a transaction the binding starts (BindingClient above), so that
  * the binding costs no round trip of its own:
@@ -149,7 +148,7 @@ export type BeginPlan =
 export function planBegin(sql: string): BeginPlan | null {
   if (sql !== 'BEGIN') return null;
   const open = transactionBeingOpened();
-  if (!open || !UUID.test(open.organizationId)) return null;
+  if (!open || !isUuid(open.organizationId)) return null;
   open.carriedAtBegin();
   if (open.readOnly) {
     return {

@@ -12,7 +12,7 @@ import { useOneCredentialOperation } from '../auth/credential-operations.ts';
 import { createPasswordHasher, DEFAULT_HASHING, type HashingLimits } from '../auth/passwords.ts';
 import { memoryWindowLogs, type WindowLogs } from '../auth/sliding-window.ts';
 import type { TokenService } from '../auth/tokens.ts';
-import type { Context } from '../context.ts';
+import { type Context, createContext } from '../context.ts';
 import type { Database } from '../db/database.ts';
 import { createSystemClient } from '../db/system.ts';
 import { createEventBus, type EventBus } from '../events/bus.ts';
@@ -97,6 +97,21 @@ export function createApi(options: ApiOptions): Api {
   const eventBus = options.events ?? createEventBus();
   const streamSlots = createStreamSlots(options.streamLimits);
   const clientOf = clientAddress(options.trustProxy);
+  const context = createContext({
+    tokens,
+    accounts,
+    scopedDb: scoped.scopedDb,
+    events: eventBus,
+    jobs: (organization) => (options.jobs ? scopedJobs(options.jobs, organization, logger) : null),
+    streams: (credential, events) =>
+      memberStreams({ credential, scoped, events, slots: streamSlots }),
+    unitOfWork: {
+      wants: wantsUnitOfWork,
+      open: scoped.read,
+      track: trackUnitOfWork,
+      end: endUnitOfWork,
+    },
+  });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -117,49 +132,8 @@ export function createApi(options: ApiOptions): Api {
     // Served inline by the app: no CDN, so it works offline and under a strict CSP.
     renderGraphiQL,
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
-    context: async ({ request, ...server }): Promise<Context> => {
-      const requestId = requestIdOf(request);
-      const client = clientOf(request, server);
-      const credential = await verifyCredential(request.headers.get('authorization'), tokens);
-      if (!credential) {
-        return Object.freeze({
-          requestId,
-          client,
-          scope: null,
-          db: null,
-          events: null,
-          jobs: null,
-          accounts,
-          streams: null,
-        });
-      }
-      const events = eventBus.scoped(credential.organization);
-      const jobs = options.jobs ? scopedJobs(options.jobs, credential.organization, logger) : null;
-      if (!wantsUnitOfWork(request)) {
-        const db = scoped.scopedDb(credential.organization);
-        const scope = await memberScope(credential, db);
-        const streams = memberStreams({ credential, scoped, events, slots: streamSlots });
-        return Object.freeze({ requestId, client, scope, db, events, jobs, accounts, streams });
-      }
-      // Ended by the plugin when execution is done (or, failing that, when the response goes
-      // out), and here at once if the member lookup fails.
-      const unitOfWork = await scoped.read(credential.organization);
-      trackUnitOfWork(request, unitOfWork);
-      const scope = await memberScope(credential, unitOfWork.db).catch(async (error: unknown) => {
-        await endUnitOfWork(request, 'rollback');
-        throw error;
-      });
-      return Object.freeze({
-        requestId,
-        client,
-        scope,
-        db: unitOfWork.db,
-        events,
-        jobs,
-        accounts,
-        streams: null,
-      });
-    },
+    context: ({ request, ...server }) =>
+      context({ request, requestId: requestIdOf(request), client: clientOf(request, server) }),
     plugins: [
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
       useAdminEndpoint({

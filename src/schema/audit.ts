@@ -6,8 +6,8 @@ import { AuditActor } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import type { ScopedTx } from '../tenancy/scoped-client.ts';
 import { builder } from './builder.ts';
+import { keysetConnection } from './connection.ts';
 import { encodeGlobalId } from './ids.ts';
-import { keysetPage } from './pagination.ts';
 
 /**
  * The organization's audit log: who did what to whom, from where. Written by sensitive member
@@ -56,14 +56,13 @@ builder.queryField('auditLog', (t) =>
     cursor: 'organizationId_id',
     description: "The organization's audit log, newest first (OWNER only).",
     totalCount: (_parent, _args, ctx) => ctx.db.auditEntry.count(),
-    resolve: async (query, _root, _args, ctx) => {
-      const page = await keysetPage(query, 'desc', (cursor) =>
-        ctx.db.auditEntry.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
-      );
-      return page
-        ? ctx.db.auditEntry.findMany({ ...page, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] })
-        : [];
-    },
+    resolve: (query, _root, _args, ctx) =>
+      keysetConnection(
+        query,
+        'desc',
+        (where, select) => ctx.db.auditEntry.findUnique({ where, select }),
+        (args) => ctx.db.auditEntry.findMany(args),
+      ),
   }),
 );
 

@@ -2,8 +2,9 @@ import type { MemberContext } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
+import { canEdit } from './can-edit.ts';
+import { DeletePayload } from './delete-payload.ts';
 import { idOf, tenantNode } from './ids.ts';
-import { canEdit, DeletePayload } from './post.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Comment', {

@@ -10,6 +10,7 @@ import {
 } from 'graphql';
 import { BadUserInput } from '../errors.ts';
 import { isUuid } from '../tenancy/ids.ts';
+import { PAGE_SIZE } from './pagination.ts';
 
 /**
  * What a query costs is what it makes the server return. A field whose result is a list costs
@@ -26,7 +27,7 @@ export const LIST_LIMITS = {
   /** Items in any list argument; more is refused before anything is looked up. */
   listArgumentItems: 100,
   /** Connection sizes: Pothos' default and maximum `first`/`last`. */
-  connection: { default: 25, max: 100 },
+  connection: PAGE_SIZE,
 } as const;
 
 /** Int arguments that say how many items a field returns. */

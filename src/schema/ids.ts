@@ -1,6 +1,7 @@
-import type { Context } from '../context.ts';
+import { type Context, requireMember } from '../context.ts';
 import { BadUserInput } from '../errors.ts';
 import { isUuid } from '../tenancy/ids.ts';
+import { rowKey } from '../tenancy/scope.ts';
 
 /**
  * Global ids are base64url("<Type>:<uuid>"). They carry no organization: a foreign id
@@ -38,14 +39,12 @@ export function idOf(globalId: string, typename: string, field = 'id'): string {
 
 /**
  * Node options shared by tenant-owned types: the global id carries the row's id only, and
- * lookups add the organization from the request's scope (anonymous requests never get here:
- * nodes need a member). A foreign or missing id resolves to null.
+ * lookups add the organization from the member's scope (`authScopes` keeps anonymous requests
+ * out before the lookup). A foreign or missing id resolves to null.
  */
 export const tenantNode = {
   id: { resolve: (row: { id: string }) => row.id },
-  findUnique: (id: string, ctx: Context) => ({
-    organizationId_id: { organizationId: ctx.scope?.organizationId ?? '', id },
-  }),
+  findUnique: (id: string, ctx: Context) => rowKey(requireMember(ctx).scope, id),
   nullable: true,
   authScopes: { member: true },
 } as const;

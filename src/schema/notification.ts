@@ -1,7 +1,7 @@
 import { isUuid } from '../tenancy/ids.ts';
 import { builder } from './builder.ts';
+import { keysetConnection } from './connection.ts';
 import { encodeGlobalId } from './ids.ts';
-import { keysetPage } from './pagination.ts';
 
 // Not a Node: a notification is its recipient's alone, and `node(id)` would let any member of
 // the organization read a colleague's. It is reached only through `notifications`.
@@ -16,8 +16,6 @@ builder.prismaObject('Notification', {
   }),
 });
 
-const NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] as const;
-
 builder.queryFields((t) => ({
   notifications: t.withAuth({ member: true }).prismaConnection({
     type: 'Notification',
@@ -28,28 +26,31 @@ builder.queryFields((t) => ({
       ctx.db.notification.count({
         where: { recipientId: ctx.scope.user.id, ...(args.unreadOnly ? { readAt: null } : {}) },
       }),
-    resolve: async (query, _root, args, ctx) => {
-      const page = await keysetPage(query, 'desc', (cursor) => {
-        // Named, not spread into the filter: only the row's id comes from the client's cursor,
-        // and only as a UUID (src/schema/complexity.ts refuses any other cursor before resolvers run).
-        const id = cursor.organizationId_id?.id;
-        if (!isUuid(id)) return Promise.resolve(null);
-        return ctx.db.notification.findFirst({
-          where: { id, recipientId: ctx.scope.user.id },
-          select: { createdAt: true, id: true },
-        });
-      });
-      if (!page) return [];
-      return ctx.db.notification.findMany({
-        ...page,
-        where: {
-          ...page.where,
-          recipientId: ctx.scope.user.id,
-          ...(args.unreadOnly ? { readAt: null } : {}),
+    resolve: (query, _root, args, ctx) =>
+      keysetConnection(
+        query,
+        'desc',
+        (cursor, select) => {
+          // Named, not spread into the filter: only the row's id comes from the client's cursor,
+          // and only as a UUID (src/schema/complexity.ts refuses any other cursor before
+          // resolvers run).
+          const id = cursor.organizationId_id?.id;
+          if (!isUuid(id)) return Promise.resolve(null);
+          return ctx.db.notification.findFirst({
+            where: { id, recipientId: ctx.scope.user.id },
+            select,
+          });
         },
-        orderBy: [...NEWEST_FIRST],
-      });
-    },
+        (page) =>
+          ctx.db.notification.findMany({
+            ...page,
+            where: {
+              ...page.where,
+              recipientId: ctx.scope.user.id,
+              ...(args.unreadOnly ? { readAt: null } : {}),
+            },
+          }),
+      ),
   }),
 }));
 

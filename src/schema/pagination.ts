@@ -9,11 +9,21 @@
  * a cursor for a row that does not exist, or belongs to another organization, is an empty
  * page, exactly as before.
  */
-type CursorRow = Readonly<{ createdAt: Date; id: string }>;
+export type CursorRow = Readonly<{ createdAt: Date; id: string }>;
 
-type ConnectionQuery = { cursor?: unknown; skip?: number; take?: number };
+/** Page sizes: connections' `first`/`last` (Pothos), `postsPage`'s `pageSize`, the admin lists. */
+export const PAGE_SIZE = { default: 25, max: 100 } as const;
 
-type Keyset = { createdAt: Record<string, Date>; OR: Record<string, unknown>[] };
+/** The lists' orders, ties broken by id so that a keyset cursor names one place in the list. */
+export const NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] as const;
+export const OLDEST_FIRST = [{ createdAt: 'asc' }, { id: 'asc' }] as const;
+
+/** The columns a keyset cursor's row is read for. */
+export const CURSOR_ROW = { createdAt: true, id: true } as const;
+
+export type ConnectionQuery = { cursor?: unknown; skip?: number; take?: number };
+
+export type Keyset = { createdAt: Record<string, Date>; OR: Record<string, unknown>[] };
 
 /**
  * The list's arguments: `query` without `cursor` and its `skip: 1`, with the keyset condition as

@@ -1,9 +1,12 @@
-import type { MemberContext } from '../context.ts';
+import { type MemberContext, requireMember } from '../context.ts';
 import { Forbidden, NotFound } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
+import { canEdit } from './can-edit.ts';
+import { keysetConnection } from './connection.ts';
+import { DeletePayload } from './delete-payload.ts';
 import { idOf, tenantNode } from './ids.ts';
-import { keysetPage } from './pagination.ts';
+import { NEWEST_FIRST, OLDEST_FIRST, PAGE_SIZE } from './pagination.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Post', {
@@ -19,7 +22,7 @@ builder.prismaNode('Post', {
       cursor: 'organizationId_id',
       totalCount: true,
       description: 'Oldest first.',
-      query: () => ({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      query: () => ({ orderBy: [...OLDEST_FIRST] }),
     }),
     viewerCanEdit: t.boolean({
       description: 'Whether the signed-in user may update or delete this post.',
@@ -29,27 +32,17 @@ builder.prismaNode('Post', {
   }),
 });
 
-/** The seed's policy: the author, or an ADMIN/OWNER of the same organization. */
-export function canEdit(
-  user: Readonly<{ id: string; role: string }> | null,
-  authorId: string,
-): boolean {
-  return !!user && (user.id === authorId || user.role === 'OWNER' || user.role === 'ADMIN');
-}
-
-const NEWEST_FIRST = [{ createdAt: 'desc' }, { id: 'desc' }] as const;
-
 type PostPageShape = { page: number; pageSize: number };
 const PostPage = builder.objectRef<PostPageShape>('PostPage').implement({
   description: 'One page of posts, newest first, for clients that page by number.',
   fields: (t) => ({
     page: t.exposeInt('page'),
     pageSize: t.exposeInt('pageSize'),
-    totalCount: t.int({ resolve: (_page, _args, ctx) => requireDb(ctx).post.count() }),
+    totalCount: t.int({ resolve: (_page, _args, ctx) => requireMember(ctx).db.post.count() }),
     nodes: t.prismaField({
       type: ['Post'],
       resolve: (query, { page, pageSize }, _args, ctx) =>
-        requireDb(ctx).post.findMany({
+        requireMember(ctx).db.post.findMany({
           ...query,
           orderBy: [...NEWEST_FIRST],
           skip: (page - 1) * pageSize,
@@ -59,32 +52,34 @@ const PostPage = builder.objectRef<PostPageShape>('PostPage').implement({
   }),
 });
 
-function requireDb(ctx: { db: MemberContext['db'] | null }) {
-  if (!ctx.db) throw new Forbidden();
-  return ctx.db;
-}
-
 builder.queryFields((t) => ({
   posts: t.withAuth({ member: true }).prismaConnection({
     type: 'Post',
     cursor: 'organizationId_id',
-    description:
-      "The organization's posts, newest first (keyset cursors; 25 by default, 100 at most).",
+    description: `The organization's posts, newest first (keyset cursors; ${PAGE_SIZE.default} by default, ${PAGE_SIZE.max} at most).`,
     totalCount: (_parent, _args, ctx) => ctx.db.post.count(),
-    resolve: async (query, _root, _args, ctx) => {
-      const page = await keysetPage(query, 'desc', (cursor) =>
-        ctx.db.post.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
-      );
-      return page ? ctx.db.post.findMany({ ...page, orderBy: [...NEWEST_FIRST] }) : [];
-    },
+    resolve: (query, _root, _args, ctx) =>
+      keysetConnection(
+        query,
+        'desc',
+        (where, select) => ctx.db.post.findUnique({ where, select }),
+        (args) => ctx.db.post.findMany(args),
+      ),
   }),
   postsPage: t.withAuth({ member: true }).field({
     type: PostPage,
     args: {
       page: t.arg.int({ required: false, defaultValue: 1, validate: rules.page }),
-      pageSize: t.arg.int({ required: false, defaultValue: 25, validate: rules.pageSize }),
+      pageSize: t.arg.int({
+        required: false,
+        defaultValue: PAGE_SIZE.default,
+        validate: rules.pageSize,
+      }),
     },
-    resolve: (_root, args) => ({ page: args.page ?? 1, pageSize: args.pageSize ?? 25 }),
+    resolve: (_root, args) => ({
+      page: args.page ?? 1,
+      pageSize: args.pageSize ?? PAGE_SIZE.default,
+    }),
   }),
   post: t.withAuth({ member: true }).prismaField({
     type: 'Post',
@@ -113,10 +108,6 @@ const UpdatePostInput = builder.inputType('UpdatePostInput', {
     title: t.string({ required: false, validate: rules.title }),
     content: t.string({ required: false, validate: rules.content }),
   }),
-});
-
-export const DeletePayload = builder.objectRef<{ deletedId: string }>('DeletePayload').implement({
-  fields: (t) => ({ deletedId: t.exposeID('deletedId') }),
 });
 
 /** Loads a post the user may edit: NOT_FOUND if absent or foreign, FORBIDDEN if not allowed. */

@@ -5,9 +5,10 @@ import { Role } from '../generated/prisma/enums.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { withAuditEntry } from './audit.ts';
 import { builder } from './builder.ts';
+import { keysetConnection } from './connection.ts';
+import { DeletePayload } from './delete-payload.ts';
 import { idOf, tenantNode } from './ids.ts';
-import { keysetPage } from './pagination.ts';
-import { DeletePayload } from './post.ts';
+import { NEWEST_FIRST } from './pagination.ts';
 import { rules } from './validation.ts';
 
 export const RoleEnum = builder.enumType(Role, { name: 'Role' });
@@ -29,7 +30,7 @@ builder.prismaNode('User', {
     posts: t.relatedConnection('posts', {
       cursor: 'organizationId_id',
       totalCount: true,
-      query: () => ({ orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] }),
+      query: () => ({ orderBy: [...NEWEST_FIRST] }),
     }),
   }),
 });
@@ -49,14 +50,13 @@ builder.queryFields((t) => ({
     cursor: 'organizationId_id',
     description: "The members of the signed-in user's organization, oldest first.",
     totalCount: (_parent, _args, ctx) => ctx.db.user.count(),
-    resolve: async (query, _root, _args, ctx) => {
-      const page = await keysetPage(query, 'asc', (cursor) =>
-        ctx.db.user.findUnique({ where: cursor, select: { createdAt: true, id: true } }),
-      );
-      return page
-        ? ctx.db.user.findMany({ ...page, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })
-        : [];
-    },
+    resolve: (query, _root, _args, ctx) =>
+      keysetConnection(
+        query,
+        'asc',
+        (where, select) => ctx.db.user.findUnique({ where, select }),
+        (args) => ctx.db.user.findMany(args),
+      ),
   }),
 }));
 

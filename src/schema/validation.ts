@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PAGE_SIZE } from './pagination.ts';
 
 /**
  * `line`: names and titles. `multiline`: post content and comments (tabs and line breaks
@@ -88,5 +89,9 @@ export const rules = {
     .max(10_000, 'Comment is at most 10,000 characters')
     .refine(clean('multiline'), 'Comment contains characters that are not allowed'),
   page: z.number().int().min(1, 'Page starts at 1').max(10_000, 'Page is at most 10,000'),
-  pageSize: z.number().int().min(1, 'Page size is at least 1').max(100, 'Page size is at most 100'),
+  pageSize: z
+    .number()
+    .int()
+    .min(1, 'Page size is at least 1')
+    .max(PAGE_SIZE.max, `Page size is at most ${PAGE_SIZE.max}`),
 };

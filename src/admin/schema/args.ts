@@ -1,7 +1,7 @@
 import { BadUserInput } from '../../errors.ts';
+import { PAGE_SIZE } from '../../schema/pagination.ts';
 import { isUuid } from '../../tenancy/ids.ts';
 
-const PAGE = { default: 25, max: 100 } as const;
 const MAX_REASON = 500;
 
 export function organizationIdOf(id: string, field = 'id'): string {
@@ -10,9 +10,9 @@ export function organizationIdOf(id: string, field = 'id'): string {
 }
 
 export function pageSize(value: number | null | undefined, field: string): number {
-  const size = value ?? PAGE.default;
-  if (size < 1 || size > PAGE.max) {
-    throw new BadUserInput(`${field} must be between 1 and ${PAGE.max}`, field);
+  const size = value ?? PAGE_SIZE.default;
+  if (size < 1 || size > PAGE_SIZE.max) {
+    throw new BadUserInput(`${field} must be between 1 and ${PAGE_SIZE.max}`, field);
   }
   return size;
 }

@@ -1,6 +1,7 @@
 import { auditEntry } from '../../audit/entries.ts';
 import type { AuditEntry, Prisma } from '../../generated/prisma/client.ts';
 import { AuditActor } from '../../generated/prisma/enums.ts';
+import { NEWEST_FIRST } from '../../schema/pagination.ts';
 import type { AdminContext } from '../context.ts';
 import { organizationIdOf, pageSize } from './args.ts';
 import { builder } from './builder.ts';
@@ -49,7 +50,7 @@ export function auditLog(
 ) {
   return ctx.system.auditEntry.findMany({
     where: { organizationId },
-    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    orderBy: [...NEWEST_FIRST],
     take: pageSize(first, 'first'),
   });
 }

@@ -1,5 +1,6 @@
 import { BadUserInput, NotFound } from '../../errors.ts';
 import type { Organization, Prisma } from '../../generated/prisma/client.ts';
+import { OLDEST_FIRST } from '../../schema/pagination.ts';
 import { isUuid } from '../../tenancy/ids.ts';
 import type { AdminContext } from '../context.ts';
 import { organizationIdOf, pageSize, reasonOf } from './args.ts';
@@ -64,7 +65,7 @@ builder.queryFields((t) => ({
               },
             }
           : {}),
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        orderBy: [...OLDEST_FIRST],
         take: first + 1,
         include: WITH_COUNTS,
       });
