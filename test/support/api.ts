@@ -11,6 +11,7 @@ import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/
 import { createLogger, type Logger } from '../../src/logging.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from './credentials.ts';
 import { openTestDatabase, type TestDatabase } from './database.ts';
+import { collectPlans } from './plans.ts';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
@@ -60,6 +61,7 @@ export async function createTestApi(
 ): Promise<TestApi> {
   const database = await openTestDatabase();
   const sql = { statements: [] as string[] };
+  const plans = collectPlans();
   const tokens = createTokenService({ secret: TEST_SECRET });
   const logger = options.logger ?? createLogger('silent');
   const jobs = options.jobs
@@ -72,7 +74,7 @@ export async function createTestApi(
   const api = createApi({
     database: {
       ...database,
-      adapter: countingAdapter(database.adapter, sql.statements),
+      adapter: countingAdapter(plans.recording(database.adapter), sql.statements),
     } as Database,
     ...(jobs ? { jobs } : {}),
     tokens,
@@ -108,9 +110,11 @@ export async function createTestApi(
       };
     },
     close: async () => {
+      const badPlans = await plans.check(database.adapter);
       await jobs?.close();
       await api.close();
       await database.drop();
+      if (badPlans) throw badPlans;
     },
   });
 }
