@@ -1,7 +1,7 @@
 import { NotFound, ServiceUnavailable } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
-import { encodeGlobalId, idOf, ownerOnlyNode } from './ids.ts';
+import { idOf, ownerOnlyNode } from './ids.ts';
 
 const DataExportStatus = builder.enumType('DataExportStatus', {
   values: {
