@@ -1,5 +1,6 @@
 import type { SystemClient } from '../../src/db/system.ts';
 import type { Prisma } from '../../src/generated/prisma/client.ts';
+import { decodeGlobalId } from '../../src/schema/ids.ts';
 import { models, TENANT_KEY } from '../../src/tenancy/models.ts';
 
 /**
@@ -103,4 +104,23 @@ export function parentsOf(tenant: {
     postId: tenant.post.id,
     commentId: tenant.comment.id,
   };
+}
+
+/** The parents of an organization built through the API (test/support/api.ts signUpOrg). */
+export function parentsOfApiOrg(
+  organizationId: string,
+  org: { owner: { userId: string }; postId: string; commentId: string },
+): Parents {
+  const raw = (globalId: string) => decodeGlobalId(globalId).id;
+  return {
+    organizationId,
+    userId: raw(org.owner.userId),
+    postId: raw(org.postId),
+    commentId: raw(org.commentId),
+  };
+}
+
+/** One more row of every tenant-owned model under `parents`, from its factory. */
+export async function createRowOfEveryModel(system: SystemClient, parents: Parents) {
+  for (const model of tenantModelNames) await createRow(system, model, parents);
 }
