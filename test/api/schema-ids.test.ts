@@ -177,6 +177,20 @@ describe('every object type with an id', () => {
   );
 });
 
+it("node(id) of the OWNER's types, or of a colleague's notification, is null for a member", async () => {
+  const query = 'query($id: ID!) { node(id: $id) { id __typename } }';
+  for (const model of ['AuditEntry', 'DataExport', 'Notification']) {
+    // The fixture's notification goes to the owner; the member asks for it.
+    const id = await freshId(model, parents.a);
+    const asMember = await t.gql(query, { id }, a.member.token);
+    const missing = await t.gql(query, { id: encodeGlobalId(model, randomUUID()) }, a.member.token);
+    expect(answer(asMember), model).toEqual({ data: { node: null }, errors: undefined });
+    expect(answer(asMember)).toEqual(answer(missing));
+    // Positive control: the owner loads the same id.
+    expect((await t.gql(query, { id }, a.owner.token)).data?.node).toMatchObject({ id });
+  }
+});
+
 // Keeps the helpers honest: an input list of IDs is an ID path too.
 it('idPaths sees IDs inside lists and inputs', () => {
   const nodes = schema.getQueryType()?.getFields().nodes;
