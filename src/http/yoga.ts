@@ -27,6 +27,7 @@ import { clientAddress } from './client-address.ts';
 import { corsFor, useSecurityHeaders } from './edge.ts';
 import { edgePlugins } from './edge-plugins.ts';
 import { maskError } from './error-masking.ts';
+import { useExportDownload } from './export-download.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from './request-log.ts';
 import { useShapeProxy } from './shape-proxy.ts';
@@ -181,6 +182,7 @@ export function createApi(options: ApiOptions): Api {
         },
         logger,
       }),
+      useExportDownload(tokens, scoped), // GET /exports/<id>?token=…, and the links' issuer.
       // Refusals before anything runs, the same in every Yoga: src/http/edge-plugins.ts.
       ...edgePlugins({
         introspection: options.introspection,
