@@ -28,7 +28,9 @@ const GUARDED: Record<string, string[]> = {
     'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
-    'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/faults/atomic.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/faults/cluster.test.ts', // every acknowledged write survived a restart, in its tenant
+    'test/isolation/faults/load.ts', // seeds the load's tenants; reads every id an answer held
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile/harness.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/jobs/export.test.ts', // seeds a tenant bigger than a batch; reads the stored chunks
