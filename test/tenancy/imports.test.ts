@@ -18,7 +18,7 @@ const GUARDED: Record<string, string[]> = {
     'src/http/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'src/jobs/tenant-job.ts', // loads a job's organization by id, then builds its Scope
     'src/jobs/workers.ts', // organization deletion; marks an export failed after its last attempt
-    'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion
+    'test/admin/setup.ts', // finds the organizations' ids; the tests count and change rows with it
     'test/api/export-download.test.ts', // moves an export's expiry; reads the live jti
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
