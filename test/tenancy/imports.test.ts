@@ -19,7 +19,7 @@ const GUARDED: Record<string, string[]> = {
     'src/http/yoga.ts', // hands the system client to accounts and the readiness check, never to a context
     'src/jobs/tenant-job.ts', // loads a job's organization by id, then builds its Scope
     'src/jobs/workers.ts', // organization deletion; marks an export failed after its last attempt
-    'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion
+    'test/admin/setup.ts', // finds the organizations' ids; the tests count and change rows with it
     'test/api/export-download.test.ts', // moves an export's expiry; reads the live jti
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
@@ -29,7 +29,9 @@ const GUARDED: Record<string, string[]> = {
     'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
-    'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/faults/atomic.test.ts', // checks with every tenant's rows what faults left behind
+    'test/isolation/faults/cluster.test.ts', // every acknowledged write survived a restart, in its tenant
+    'test/isolation/faults/load.ts', // seeds the load's tenants; reads every id an answer held
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile/harness.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/jobs/export.test.ts', // seeds a tenant bigger than a batch; reads the stored chunks
