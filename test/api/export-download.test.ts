@@ -83,7 +83,12 @@ describe('export download', () => {
     const current = await linkFor(a, aExport);
     await expectMissing(old);
     const statuses = await Promise.all([get(current), get(current)]).then((responses) =>
-      Promise.all(responses.map(async (r) => (await r.arrayBuffer(), r.status))),
+      Promise.all(
+        responses.map(async (r) => {
+          await r.arrayBuffer(); // read to the end, so the stream is done before the check
+          return r.status;
+        }),
+      ),
     );
     expect(statuses.sort()).toEqual([200, 404]);
   });
