@@ -7,7 +7,7 @@ import { rowKey } from '../tenancy/scope.ts';
 import type { ScopedTx } from '../tenancy/scoped-client.ts';
 import { builder } from './builder.ts';
 import { keysetConnection } from './connection.ts';
-import { encodeGlobalId } from './ids.ts';
+import { encodeGlobalId, ownerOnlyNode } from './ids.ts';
 
 /**
  * The organization's audit log: who did what to whom, from where. Written by sensitive member
@@ -16,11 +16,10 @@ import { encodeGlobalId } from './ids.ts';
  */
 const AuditActorEnum = builder.enumType(AuditActor, { name: 'AuditActor' });
 
-builder.prismaObject('AuditEntry', {
-  // Not a Node: `node(id)` is open to every member, and this is the OWNER's to read.
-  authScopes: { owner: true },
+builder.prismaNode('AuditEntry', {
+  // The OWNER's to read: through `node(id)` anyone else finds nothing.
+  ...ownerOnlyNode,
   fields: (t) => ({
-    id: t.id({ resolve: (entry) => encodeGlobalId('AuditEntry', entry.id) }),
     action: t.exposeString('action', { description: 'e.g. member.role_changed.' }),
     actorType: t.expose('actorType', { type: AuditActorEnum }),
     actorId: t.id({

@@ -1,7 +1,7 @@
 import { NotFound, ServiceUnavailable } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
-import { encodeGlobalId, idOf } from './ids.ts';
+import { idOf, ownerOnlyNode } from './ids.ts';
 
 const DataExportStatus = builder.enumType('DataExportStatus', {
   values: {
@@ -16,11 +16,11 @@ const isExpired = (row: { expiresAt: Date | null }) =>
   row.expiresAt !== null && row.expiresAt.getTime() <= Date.now();
 
 // Select mode: the (possibly large) content is read only when the field is asked for.
-builder.prismaObject('DataExport', {
+builder.prismaNode('DataExport', {
+  ...ownerOnlyNode,
   description: "All of the organization's rows as JSON, written by a background job (OWNER only).",
   select: { id: true, status: true, expiresAt: true },
   fields: (t) => ({
-    id: t.id({ resolve: (row) => encodeGlobalId('DataExport', row.id) }),
     status: t.field({
       type: DataExportStatus,
       resolve: (row) => (row.status === 'READY' && isExpired(row) ? 'EXPIRED' : row.status),

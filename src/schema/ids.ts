@@ -48,3 +48,16 @@ export const tenantNode = {
   nullable: true,
   authScopes: { member: true },
 } as const;
+
+/**
+ * Node options for types only the OWNER reads: for anyone else the lookup matches no row, so
+ * `node(id)` answers null, exactly as for a missing id (the type's own authScopes stay too).
+ */
+export const ownerOnlyNode = {
+  ...tenantNode,
+  findUnique: (id: string, ctx: Context) => ({
+    ...tenantNode.findUnique(id, ctx),
+    ...(requireMember(ctx).scope.user.role === 'OWNER' ? {} : { id: { in: [] } }),
+  }),
+  authScopes: { owner: true },
+} as const;

@@ -1,14 +1,19 @@
+import { requireMember } from '../context.ts';
 import { isUuid } from '../tenancy/ids.ts';
 import { builder } from './builder.ts';
 import { keysetConnection } from './connection.ts';
-import { encodeGlobalId } from './ids.ts';
+import { tenantNode } from './ids.ts';
 
-// Not a Node: a notification is its recipient's alone, and `node(id)` would let any member of
-// the organization read a colleague's. It is reached only through `notifications`.
-builder.prismaObject('Notification', {
+// A Node whose lookup also names the recipient: a notification is its recipient's alone, so a
+// colleague's id resolves through `node(id)` like a missing one.
+builder.prismaNode('Notification', {
+  ...tenantNode,
+  findUnique: (id, ctx) => ({
+    ...tenantNode.findUnique(id, ctx),
+    recipientId: requireMember(ctx).scope.user.id,
+  }),
   description: "A row of the signed-in user's outbox, written by a background job.",
   fields: (t) => ({
-    id: t.id({ resolve: (row) => encodeGlobalId('Notification', row.id) }),
     kind: t.exposeString('kind', { description: 'COMMENT_ON_YOUR_POST' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     readAt: t.expose('readAt', { type: 'DateTime', nullable: true }),

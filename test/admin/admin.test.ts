@@ -20,6 +20,7 @@ import {
   TEST_SECRET,
   type TestApi,
 } from '../support/api.ts';
+import { createRowOfEveryModel, parentsOfApiOrg } from '../support/fixtures.ts';
 
 /**
  * Platform administration over the real API: its own endpoint and credential, suspension that
@@ -518,8 +519,11 @@ describe('export and deletion through the job queue', () => {
       );
       return counts.every((count) => count > 0);
     });
+    // A row of every tenant-owned model from its fixture factory, so "none left" covers each.
+    await createRowOfEveryModel(system, parentsOfApiOrg(orgC, c));
     const before = await rowCounts([orgA, orgB, orgC]);
-    expect(before[orgC]?.User).toBe(3);
+    expect(Object.entries(before[orgC] ?? {}).filter(([, count]) => count === 0)).toEqual([]);
+    expect(before[orgC]?.User).toBe(4);
     expect(before[orgC]?.Notification).toBeGreaterThan(0);
 
     const DELETE = `mutation($id: ID!) { deleteOrganization(id: $id) {

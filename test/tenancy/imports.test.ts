@@ -20,6 +20,7 @@ const GUARDED: Record<string, string[]> = {
     'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
+    'test/api/schema-ids.test.ts', // creates each probed row of both tenants from its fixture factory
     'test/api/context.test-d.ts', // a type-only import, to prove it does not fit the context
     'test/api/limits.test.ts', // counts one organization's exports, comments; a second PENDING export
     'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
@@ -29,6 +30,7 @@ const GUARDED: Record<string, string[]> = {
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile/harness.ts', // seeds tenants; deletes a user and an org under their tokens
     'test/jobs/jobs.test.ts', // reads every tenant's rows to see what the jobs wrote, and did not
+    'test/support/fixtures.ts', // a type-only import: the factories write through the system client
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',
   ],

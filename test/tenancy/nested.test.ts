@@ -1,6 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { TenantViolation } from '../../src/tenancy/errors.ts';
+import { modelInfo } from '../../src/tenancy/models.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
+import {
+  createRowOfEveryModel,
+  delegateName,
+  parentsOf,
+  tenantModelNames,
+} from '../support/fixtures.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
 
 const t = useTwoTenants();
@@ -289,4 +296,88 @@ describe('transactions through the scoped client', () => {
       expect(post?.organizationId).toBe(i % 2 === 0 ? t.a.org.id : t.b.org.id);
     });
   });
+});
+
+/**
+ * Every relation of the registry between tenant-owned models, read and written nested. Rows come
+ * from the seed plus one more of every model from its fixture factory, so each relation has some.
+ */
+type AnyDelegate = Record<string, (args?: unknown) => Promise<unknown>>;
+type AnyRow = Record<string, unknown> & { organizationId: string; id: string };
+const on = (db: object, model: string) =>
+  (db as unknown as Record<string, AnyDelegate>)[delegateName(model)] as AnyDelegate;
+
+const RELATIONS = tenantModelNames.flatMap((name) =>
+  [...modelInfo(name).relations.values()]
+    .filter((r) => modelInfo(r.target).global === null)
+    .map((r) => ({ name, ...r, label: `${name}.${r.field} → ${r.target}${r.isList ? '[]' : ''}` })),
+);
+
+describe.each(RELATIONS)('registry relation $label', ({ name, field, target, isList }) => {
+  beforeEach(async () => {
+    await createRowOfEveryModel(t.system, parentsOf(t.a));
+    await createRowOfEveryModel(t.system, parentsOf(t.b));
+  });
+  const having = (organizationId: string) => ({
+    organizationId,
+    ...(isList ? { [field]: { some: {} } } : {}),
+  });
+  const rowOf = async (organizationId: string) => {
+    const row = await on(t.system, name).findFirst?.({ where: having(organizationId) });
+    if (!row) throw new Error(`No ${name} row with ${field}: its fixture factory should make one`);
+    return row as AnyRow;
+  };
+
+  it('include reads the same related rows as the database holds for the own organization', async () => {
+    const args = { include: { [field]: true }, orderBy: { id: 'asc' } };
+    const scoped = await on(t.dbA, name).findMany?.(args);
+    const system = await on(t.system, name).findMany?.({
+      ...args,
+      where: { organizationId: t.a.org.id },
+    });
+    expect(scoped).toEqual(system);
+    // Positive control: some own row has related rows, all of the own organization.
+    const own = (await on(t.dbA, name).findUnique?.({
+      where: keyOf(await rowOf(t.a.org.id)),
+      include: { [field]: true },
+    })) as AnyRow;
+    const related = ([] as (AnyRow | null)[]).concat(own[field] as AnyRow);
+    expect(related.length).toBeGreaterThan(0);
+    for (const r of related) expect(r?.organizationId).toBe(t.a.org.id);
+    // The other tenant's row, with the same include, is not found at all.
+    expect(
+      await on(t.dbA, name).findUnique?.({
+        where: keyOf(await rowOf(t.b.org.id)),
+        include: { [field]: true },
+      }),
+    ).toBeNull();
+  });
+
+  it.skipIf(modelInfo(name).appendOnly)(
+    "connect to the other tenant's row is refused, nothing changes",
+    async () => {
+      const own = await rowOf(t.a.org.id);
+      const foreign = (await on(t.system, target).findFirst?.({
+        where: { organizationId: t.b.org.id },
+      })) as AnyRow;
+      const stored = async () => [
+        await on(t.system, name).findUnique?.({ where: keyOf(own), include: { [field]: true } }),
+        await on(t.system, target).findUnique?.({ where: keyOf(foreign) }),
+      ];
+      const before = await stored();
+      const connect = isList ? [keyOf(foreign)] : keyOf(foreign);
+      await expect(
+        on(t.dbA, name).update?.({ where: keyOf(own), data: { [field]: { connect } } }),
+      ).rejects.toThrow();
+      expect(await stored()).toEqual(before);
+      // Positive control: the same connect to an own row of the target works.
+      const mine = (await on(t.system, target).findFirst?.({
+        where: { organizationId: t.a.org.id },
+      })) as AnyRow;
+      const connectOwn = isList ? [keyOf(mine)] : keyOf(mine);
+      await expect(
+        on(t.dbA, name).update?.({ where: keyOf(own), data: { [field]: { connect: connectOwn } } }),
+      ).resolves.toMatchObject({ id: own.id });
+    },
+  );
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { encodeGlobalId } from '../../../src/schema/ids.ts';
+import { TEMPLATES } from '../../support/schema-walk.ts';
 import {
   a,
   b,
@@ -33,35 +34,12 @@ describe('ids: malformed, of the wrong type, of another tenant', () => {
       encodeGlobalId('post', a.post.id),
       encodeGlobalId('Organization', a.org.id),
     ];
-    const targets: [string, string, (id: string) => Record<string, unknown>, string?][] = [
-      ['post', 'query($id: ID!) { post(id: $id) { id } }', (id) => ({ id })],
-      [
-        'updatePost',
-        'mutation($id: ID!) { updatePost(input: { id: $id, title: "x" }) { id } }',
-        (id) => ({ id }),
-      ],
-      ['deletePost', 'mutation($id: ID!) { deletePost(id: $id) { deletedId } }', (id) => ({ id })],
-      [
-        'createComment.postId',
-        'mutation($id: ID!) { createComment(input: { postId: $id, body: "x" }) { id } }',
-        (id) => ({ id }),
-      ],
-      [
-        'updateComment',
-        'mutation($id: ID!) { updateComment(input: { id: $id, body: "x" }) { id } }',
-        (id) => ({ id }),
-      ],
-      [
-        'deleteComment',
-        'mutation($id: ID!) { deleteComment(id: $id) { deletedId } }',
-        (id) => ({ id }),
-      ],
-      [
-        'changeMemberRole',
-        'mutation($id: ID!) { changeMemberRole(input: { userId: $id, role: ADMIN }) { id } }',
-        (id) => ({ id }),
-      ],
-    ];
+    // Every ID argument of the schema with a call template, except node/nodes (null, below).
+    const targets = Object.entries(TEMPLATES).flatMap(([path, template]) =>
+      'doc' in template && !path.startsWith('Query.node')
+        ? [[path, template.doc, (id: string) => ({ id })] as const]
+        : [],
+    );
     const tasks = targets.flatMap(([name, query, vars]) =>
       malformed.map((id) => async () => {
         // Organization ids are valid global ids, but of the wrong type for every argument here.
