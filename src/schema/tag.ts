@@ -95,14 +95,20 @@ const PostTagInput = builder.inputType('PostTagInput', {
 
 /** The post and tag of a tagPost/untagPost: each NOT_FOUND if absent or foreign. */
 async function postAndTag(ctx: MemberContext, input: { postId: string; tagId: string }) {
+  // Both ids are checked before either is looked up: a malformed one is BAD_USER_INPUT always.
   const postKey = rowKey(ctx.scope, idOf(input.postId, 'Post', 'postId'));
+  const tagId = idOf(input.tagId, 'Tag', 'tagId');
   const post = await ctx.db.post.findUnique({ where: postKey, select: { authorId: true } });
   if (!post) throw new NotFound('Post');
-  const tag = await tagKey(ctx, input.tagId, 'tagId');
+  const tag = await ctx.db.tag.findUnique({
+    where: rowKey(ctx.scope, tagId),
+    select: { id: true },
+  });
+  if (!tag) throw new NotFound('Tag');
   if (!canEdit(ctx.scope.user, post.authorId)) {
     throw new Forbidden('Only the author or an admin can tag this post');
   }
-  return { postKey, postId: postKey.organizationId_id.id, tagId: tag.organizationId_id.id };
+  return { postKey, postId: postKey.organizationId_id.id, tagId };
 }
 
 builder.mutationFields((t) => ({

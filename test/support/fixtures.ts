@@ -17,11 +17,17 @@ export type Parents = Readonly<{
 }>;
 
 export type Fixture = Readonly<{
-  /** A new row's columns, organizationId aside; unique columns differ on every call. */
-  data: (parents: Parents) => Record<string, unknown>;
+  /**
+   * A new row's columns, organizationId aside; unique columns differ on every call. A model
+   * whose unique key is made of foreign keys (a join table like PostTag) makes a fresh parent
+   * row of its own through `system` to keep them apart.
+   */
+  data: (parents: Parents, system: SystemClient) => Fields | Promise<Fields>;
   /** An update a scope may make to the row; null for append-only models. */
   change: Record<string, unknown> | null;
 }>;
+
+type Fields = Record<string, unknown>;
 
 // Every model but the global ones (GLOBAL_MODELS in src/tenancy/models.ts).
 type TenantModelName = Exclude<Prisma.ModelName, 'Organization'>;
@@ -52,6 +58,20 @@ export const fixtures: Readonly<Record<TenantModelName, Fixture>> = {
     // At most one PENDING export per organization: new rows are finished.
     data: (p) => ({ requestedById: p.userId, status: 'READY' }),
     change: { status: 'FAILED' },
+  },
+  Tag: {
+    data: () => ({ name: `tag-${next()}` }),
+    change: { name: 'Renamed' },
+  },
+  PostTag: {
+    // Unique per (post, tag): every row gets a tag of its own.
+    data: async (p, system) => {
+      const tag = await system.tag.create({
+        data: { organizationId: p.organizationId, name: `tagged-${next()}` },
+      });
+      return { postId: p.postId, tagId: tag.id };
+    },
+    change: { createdAt: new Date('2026-01-01T00:00:00Z') },
   },
   AuditEntry: {
     data: () => ({ actorType: 'MEMBER', actorLabel: 'owner@example.com', action: 'test.fixture' }),
@@ -87,7 +107,10 @@ export async function createRow(
     system as unknown as Record<string, { create: (a: object) => Promise<unknown> }>
   )[delegateName(model)];
   if (!delegate) throw new Error(`The system client has no delegate for ${model}`);
-  const data = { ...fixtureFor(model).data(parents), [TENANT_KEY]: parents.organizationId };
+  const data = {
+    ...(await fixtureFor(model).data(parents, system)),
+    [TENANT_KEY]: parents.organizationId,
+  };
   return (await delegate.create({ data })) as FixtureRow;
 }
 

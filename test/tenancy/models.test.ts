@@ -24,6 +24,8 @@ describe('every model is tenant-owned or declared global', () => {
       'DataExport',
       'Notification',
       'Post',
+      'PostTag',
+      'Tag',
       'User',
     ]);
     expect(Object.keys(GLOBAL_MODELS)).toEqual(['Organization']);

@@ -69,7 +69,7 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
   const stored = (r: Row) => unscoped().findUnique?.({ where: keyOf(r) });
   const fixture = fixtureFor(name);
   const change = fixture.change ?? {};
-  const newRow = (tenant: Tenant) => fixture.data(parentsOf(tenant));
+  const newRow = async (tenant: Tenant) => fixture.data(parentsOf(tenant), t.system);
   // A row of each tenant from the model's fixture factory, created alike.
   const rows = {} as { a: Row; b: Row };
   const row = (tenant: Tenant): Row => (tenant === t.a ? rows.a : rows.b);
@@ -170,14 +170,18 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
   it('upsert: the other tenant row is never updated', async () => {
     const created = (await scoped().upsert?.({
       where: keyOf(row(t.b)),
-      create: newRow(t.a),
+      create: await newRow(t.a),
       update: change,
     })) as Row;
     expect(created.organizationId).toBe(t.a.org.id);
     expect(created.id).not.toBe(row(t.b).id);
     expect(await stored(row(t.b))).not.toMatchObject(change);
     expect(
-      await scoped().upsert?.({ where: keyOf(row(t.a)), create: newRow(t.a), update: change }),
+      await scoped().upsert?.({
+        where: keyOf(row(t.a)),
+        create: await newRow(t.a),
+        update: change,
+      }),
     ).toMatchObject({ id: row(t.a).id, ...change });
   });
 
@@ -194,25 +198,26 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
 
   it('create injects the organization; naming another is refused', async () => {
     await expect(
-      scoped().create?.({ data: { ...newRow(t.a), organizationId: t.b.org.id } }),
+      scoped().create?.({ data: { ...(await newRow(t.a)), organizationId: t.b.org.id } }),
     ).rejects.toBeInstanceOf(TenantViolation);
-    const created = (await scoped().create?.({ data: newRow(t.a) })) as Row;
+    const created = (await scoped().create?.({ data: await newRow(t.a) })) as Row;
     expect(created.organizationId).toBe(t.a.org.id);
     // Naming its own organization is allowed.
     const explicit = (await scoped().create?.({
-      data: { ...newRow(t.a), organizationId: t.a.org.id },
+      data: { ...(await newRow(t.a)), organizationId: t.a.org.id },
     })) as Row;
     expect(explicit.organizationId).toBe(t.a.org.id);
   });
 
   it('createMany / createManyAndReturn inject into every row', async () => {
-    const rows = (n: number) => Array.from({ length: n }, () => newRow(t.a));
+    const rows = (n: number) => Promise.all(Array.from({ length: n }, () => newRow(t.a)));
+    const [first, second] = await rows(2);
     await expect(
-      scoped().createMany?.({ data: [...rows(1), { ...rows(2)[1], organizationId: t.b.org.id }] }),
+      scoped().createMany?.({ data: [first, { ...second, organizationId: t.b.org.id }] }),
     ).rejects.toBeInstanceOf(TenantViolation);
     const before = (await unscoped().count?.({ where: { organizationId: t.b.org.id } })) as number;
-    expect(await scoped().createMany?.({ data: rows(3) })).toEqual({ count: 3 });
-    const returned = (await scoped().createManyAndReturn?.({ data: rows(2) })) as Row[];
+    expect(await scoped().createMany?.({ data: await rows(3) })).toEqual({ count: 3 });
+    const returned = (await scoped().createManyAndReturn?.({ data: await rows(2) })) as Row[];
     expect(returned.map((r) => r.organizationId)).toEqual([t.a.org.id, t.a.org.id]);
     expect(await unscoped().count?.({ where: { organizationId: t.b.org.id } })).toBe(before);
   });
@@ -228,7 +233,7 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
       await expect(
         scoped().upsert?.({
           where: keyOf(row(t.a)),
-          create: newRow(t.a),
+          create: await newRow(t.a),
           update: { organizationId },
         }),
       ).rejects.toBeInstanceOf(TenantViolation);
