@@ -2,7 +2,8 @@ import type { Plugin } from 'graphql-yoga';
 import { BadUserInput, OrganizationSuspended } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Scope } from '../tenancy/scope.ts';
-import { checkWhere, loadWhereParser, MAX_WHERE_PARAMS } from './shape-where.ts';
+import { checkWhere, loadWhereParser } from './shape-where.ts';
+import { MAX_WHERE_PARAMS } from './shape-where-printer.ts';
 
 /**
  * `GET /v1/shape`: ElectricSQL's shape API behind the API's own authentication.

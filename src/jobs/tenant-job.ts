@@ -31,7 +31,7 @@ export type TenantJobRunner = Readonly<{
 }>;
 
 /**
- * Runs a tenant job as the seed's jobs do with %Scope{}: the payload names the organization by
+ * Runs a tenant job with a Scope it cannot forge: the payload names the organization only by
  * id, the organization is loaded (the one read that crosses tenants, through the system client),
  * a Scope is built from the loaded row, and the handler works through a client scoped to it. An
  * organization that is gone, or whose deletion was requested, has nothing left to do.

@@ -1,3 +1,4 @@
+// One file on purpose: its AsyncLocalStorage stores stay module-private, so only it can bind.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type {
   IsolationLevel,
