@@ -25,7 +25,7 @@ builder.prismaObjectField('Post', 'tags', (t) =>
   t.prismaConnection({
     type: 'Tag',
     cursor: 'organizationId_id',
-    description: "The post's tags, oldest first.",
+    description: "The post's tags, the oldest tag first.",
     totalCount: (post, _args, ctx) =>
       requireMember(ctx).db.postTag.count({ where: { postId: post.id } }),
     resolve: (query, post, _args, ctx) => {
