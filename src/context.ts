@@ -5,6 +5,7 @@ import { Unauthenticated } from './errors.ts';
 import type { EventBus, ScopedEvents } from './events/bus.ts';
 import type { MemberStreams } from './events/streams.ts';
 import type { Client } from './http/client-address.ts';
+import type { ExportLinks } from './http/export-download.ts';
 import type { ScopedJobs } from './jobs/scoped.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx, UnitOfWork } from './tenancy/scoped-client.ts';
@@ -38,6 +39,8 @@ export type MemberContext = RequestParts &
     events: ScopedEvents;
     jobs: ScopedJobs | null;
     streams: MemberStreams | null;
+    /** Issues a finished export's download link (null where nothing serves /exports/). */
+    exportLinks: ExportLinks | null;
   }>;
 
 /** Narrowed on `scope`: null for an anonymous request, a member's scope otherwise. */
@@ -75,6 +78,7 @@ export type ContextParts = Readonly<{
   streams: ((credential: Credential, events: ScopedEvents) => MemberStreams) | null;
   /** Null: every statement on its own (no query operation gets one transaction). */
   unitOfWork: UnitOfWorkHooks | null;
+  exportLinks: ExportLinks | null;
 }>;
 
 export type ContextRequest = Readonly<{ request: Request; requestId: string; client: Client }>;
@@ -108,6 +112,7 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
         events,
         jobs,
         streams,
+        exportLinks: parts.exportLinks,
       });
     if (!unitOfWork?.wants(request)) {
       const db = parts.scopedDb(credential.organization);

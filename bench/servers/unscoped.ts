@@ -76,6 +76,7 @@ try {
     // Subscriptions are not measured here.
     streams: null,
     unitOfWork: null,
+    exportLinks: null,
   });
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,

@@ -27,7 +27,19 @@ export type TokenService = Readonly<{
   issue: (claims: Pick<VerifiedClaims, 'userId' | 'organizationId'>, at?: Date) => Promise<string>;
   /** The claims of a valid token, or null: the reason is deliberately not reported. */
   verify: (token: string) => Promise<VerifiedClaims | null>;
+  /** A download link's token for one export: its own audience, so it is never a member token. */
+  issueExportLink: (claims: ExportLinkClaims, ttlSeconds: number) => Promise<string>;
+  /** The claims of a valid, unexpired link token, or null. Single use is the database's job. */
+  verifyExportLink: (token: string) => Promise<ExportLinkClaims | null>;
 }>;
+
+export type ExportLinkClaims = Readonly<{
+  organizationId: string;
+  exportId: string;
+  tokenId: string;
+}>;
+
+const EXPORT_LINK_AUDIENCE = 'scopegraph-export-download';
 
 export type TokenOptions = Readonly<{
   secret: string;
@@ -83,6 +95,31 @@ export function createTokenService(options: TokenOptions): TokenService {
         .setIssuedAt(issuedAt)
         .setExpirationTime(Math.floor(issuedAt) + TOKEN_TTL_SECONDS)
         .sign(key);
+    },
+    issueExportLink: ({ organizationId, exportId, tokenId }, ttlSeconds) =>
+      new SignJWT({ [ORG_CLAIM]: organizationId })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setSubject(exportId)
+        .setJti(tokenId)
+        .setIssuer(ISSUER)
+        .setAudience(EXPORT_LINK_AUDIENCE)
+        .setIssuedAt()
+        .setExpirationTime(`${ttlSeconds}s`)
+        .sign(key),
+    verifyExportLink: async (token) => {
+      try {
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: ISSUER,
+          audience: EXPORT_LINK_AUDIENCE,
+          requiredClaims: ['sub', 'jti', 'exp', ORG_CLAIM],
+        });
+        const organizationId = payload[ORG_CLAIM];
+        if (!isUuid(payload.sub) || !isUuid(organizationId) || !isUuid(payload.jti)) return null;
+        return { organizationId, exportId: payload.sub, tokenId: payload.jti };
+      } catch {
+        return null;
+      }
     },
     verify: async (token) => {
       let payload: JWTPayload;

@@ -27,6 +27,7 @@ import { clientAddress } from './client-address.ts';
 import { corsFor, useSecurityHeaders } from './edge.ts';
 import { edgePlugins } from './edge-plugins.ts';
 import { maskError } from './error-masking.ts';
+import { createExportLinks, useExportDownload } from './export-download.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from './request-log.ts';
 import { useShapeProxy } from './shape-proxy.ts';
@@ -111,6 +112,7 @@ export function createApi(options: ApiOptions): Api {
       track: trackUnitOfWork,
       end: endUnitOfWork,
     },
+    exportLinks: createExportLinks(tokens),
   });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
@@ -155,6 +157,7 @@ export function createApi(options: ApiOptions): Api {
         },
         logger,
       }),
+      useExportDownload(tokens, scoped), // GET /exports/<id>?token=…
       // Refusals before anything runs, the same in every Yoga: src/http/edge-plugins.ts.
       ...edgePlugins({
         introspection: options.introspection,

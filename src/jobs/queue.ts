@@ -12,7 +12,7 @@ export type JobPayloads = {
   'notify-comment': { organizationId: string; commentId: string };
   /** Fills a requested DataExport with every row of the organization (src/jobs/export.ts). */
   'export-organization': { organizationId: string; exportId: string };
-  /** Clears an export's content once its link has expired (src/jobs/export.ts). */
+  /** Deletes an export's chunks once it has expired (src/jobs/export.ts). */
   'expire-export': { organizationId: string; exportId: string };
   /** Platform job: deletes an organization whose deletion an admin requested. */
   'delete-organization': { organizationId: string; requestedBy: string };

@@ -1,4 +1,4 @@
-import { NotFound, ServiceUnavailable } from '../errors.ts';
+import { BadUserInput, NotFound, ServiceUnavailable } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
 import { idOf, ownerOnlyNode } from './ids.ts';
@@ -6,19 +6,19 @@ import { idOf, ownerOnlyNode } from './ids.ts';
 const DataExportStatus = builder.enumType('DataExportStatus', {
   values: {
     PENDING: { description: 'Waiting for, or being written by, the export job.' },
-    READY: { description: '`content` holds the export until `expiresAt`.' },
+    READY: { description: 'Downloadable (`createExportDownloadLink`) until `expiresAt`.' },
     FAILED: { description: 'The job failed on every attempt; request a new export.' },
-    EXPIRED: { description: 'Past `expiresAt`: the content is gone.' },
+    EXPIRED: { description: 'Past `expiresAt`: the export is gone.' },
   } as const,
 });
 
 const isExpired = (row: { expiresAt: Date | null }) =>
   row.expiresAt !== null && row.expiresAt.getTime() <= Date.now();
 
-// Select mode: the (possibly large) content is read only when the field is asked for.
 builder.prismaNode('DataExport', {
   ...ownerOnlyNode,
-  description: "All of the organization's rows as JSON, written by a background job (OWNER only).",
+  description:
+    "All of the organization's rows as NDJSON, written by a background job (OWNER only).",
   select: { id: true, status: true, expiresAt: true },
   fields: (t) => ({
     status: t.field({
@@ -28,13 +28,6 @@ builder.prismaNode('DataExport', {
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     completedAt: t.expose('completedAt', { type: 'DateTime', nullable: true }),
     expiresAt: t.expose('expiresAt', { type: 'DateTime', nullable: true }),
-    content: t.string({
-      nullable: true,
-      description:
-        'The export (format scopegraph-export/1) while READY; null before and after expiry.',
-      select: { content: true },
-      resolve: (row) => (row.status === 'READY' && !isExpired(row) ? row.content : null),
-    }),
   }),
 });
 
@@ -54,6 +47,24 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
+  createExportDownloadLink: t.withAuth({ owner: true }).string({
+    description:
+      'A link (a path on this API) that downloads a READY export once, within minutes, as ' +
+      'NDJSON (format scopegraph-ndjson/1). A new link makes the previous one unusable.',
+    args: { id: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const id = idOf(args.id, 'DataExport');
+      const found = await ctx.db.dataExport.findUnique({
+        where: rowKey(ctx.scope, id),
+        select: { id: true },
+      });
+      if (!found) throw new NotFound('DataExport');
+      if (!ctx.exportLinks) throw new ServiceUnavailable();
+      const link = await ctx.exportLinks.create(ctx.scope, ctx.db, id);
+      if (!link) throw new BadUserInput('The export is not READY', 'id');
+      return link;
+    },
+  }),
   requestDataExport: t.withAuth({ owner: true }).prismaField({
     type: 'DataExport',
     description:

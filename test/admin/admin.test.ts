@@ -20,6 +20,7 @@ import {
   TEST_SECRET,
   type TestApi,
 } from '../support/api.ts';
+import { storedExport } from '../support/exports.ts';
 import { createRowOfEveryModel, parentsOfApiOrg } from '../support/fixtures.ts';
 
 /**
@@ -497,8 +498,9 @@ describe('export and deletion through the job queue', () => {
     await jobDone('export-organization', jobId);
     const done = await system.dataExport.findUniqueOrThrow({ where: key });
     expect(done.status).toBe('READY');
-    expect(done.content).toContain(orgA);
-    expect(done.content).not.toContain(orgB);
+    const text = await storedExport(system, exportId);
+    expect(text).toContain(orgA);
+    expect(text).not.toContain(orgB);
     const [entry] = await auditLog(orgA);
     expect(entry).toMatchObject({
       action: 'organization.export_requested',

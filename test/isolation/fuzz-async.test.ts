@@ -20,6 +20,7 @@ import {
   TEST_SECRET,
   type TestApi,
 } from '../support/api.ts';
+import { parseExport, storedExport } from '../support/exports.ts';
 import { type SsePayload, type Subscription, subscribe } from '../support/sse.ts';
 
 /**
@@ -491,8 +492,10 @@ async function checkAfterRun(): Promise<void> {
     for (const exported of tenant.exports) {
       const row = await system.dataExport.findFirstOrThrow({ where: { id: exported.id } });
       expect(row.organizationId).toBe(tenant.id);
-      const content = row.content ?? '';
-      const postIds = (JSON.parse(content).posts as { id: string }[]).map((p) => p.id);
+      const content = await storedExport(system, row.id);
+      const postIds = parseExport(content)
+        .filter((line) => line.model === 'Post')
+        .map((line) => line.row?.id);
       expect(postIds).toEqual(expect.arrayContaining(exported.postsBefore));
       for (const id of others) expect(content).not.toContain(id);
     }

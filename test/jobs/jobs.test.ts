@@ -3,7 +3,10 @@ import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import { COMMENT_ON_YOUR_POST } from '../../src/jobs/notifications.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
+import { SECRET_FIELDS, UNEXPORTED_MODELS } from '../../src/tenancy/export-rules.ts';
+import { modelInfo, models } from '../../src/tenancy/models.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { parseExport, storedExport } from '../support/exports.ts';
 
 /**
  * The real jobs on the real queue (pg-boss on this suite's database: PGlite in-process, or the
@@ -137,17 +140,18 @@ describe('notifications outbox', () => {
   });
 });
 
-const REQUEST_EXPORT = 'mutation { requestDataExport { id status content } }';
-const EXPORT = 'query($id: ID!) { dataExport(id: $id) { id status content expiresAt } }';
+const REQUEST_EXPORT = 'mutation { requestDataExport { id status } }';
+const EXPORT = 'query($id: ID!) { dataExport(id: $id) { id status expiresAt } }';
+const LINK = 'mutation($id: ID!) { createExportDownloadLink(id: $id) }';
 
-type ExportView = { id: string; status: string; content: string | null; expiresAt: string | null };
+type ExportView = { id: string; status: string; expiresAt: string | null };
 
 async function finishedExport(org: Org): Promise<ExportView> {
   const requested = field<ExportView>(
     await t.gql(REQUEST_EXPORT, {}, org.owner.token),
     'requestDataExport',
   );
-  expect(requested).toMatchObject({ status: 'PENDING', content: null });
+  expect(requested).toMatchObject({ status: 'PENDING' });
   return vi.waitFor(async () => {
     const view = field<ExportView>(
       await t.gql(EXPORT, { id: requested.id }, org.owner.token),
@@ -158,30 +162,44 @@ async function finishedExport(org: Org): Promise<ExportView> {
   }, WAIT);
 }
 
+/** The export as its owner downloads it: a link through GraphQL, then GET on the link. */
+async function downloaded(org: Org, id: string): Promise<string> {
+  const path = field<string>(
+    await t.gql(LINK, { id }, org.owner.token),
+    'createExportDownloadLink',
+  );
+  const response = await t.fetch({ path, method: 'GET' });
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
 describe('data export', () => {
-  it("holds every row of the owner's organization and nothing of another", async () => {
+  it("holds every row of every model of the owner's organization and nothing of another", async () => {
     const view = await finishedExport(a);
-    const content = JSON.parse(view.content ?? '{}');
+    const text = await downloaded(a, view.id);
+    const [header, ...lines] = parseExport(text);
     const aId = await orgIdOf(a);
     const bId = await orgIdOf(b);
-    expect(content.format).toBe('scopegraph-export/1');
-    expect(content.organization).toMatchObject({ id: aId, slug: 'acme' });
-    // Every row of A (the positive control) ...
-    const counts = {
-      users: await system.user.count({ where: { organizationId: aId } }),
-      posts: await system.post.count({ where: { organizationId: aId } }),
-      comments: await system.comment.count({ where: { organizationId: aId } }),
-    };
-    expect({
-      users: content.users.length,
-      posts: content.posts.length,
-      comments: content.comments.length,
-    }).toEqual(counts);
-    expect(content.posts.map((p: { id: string }) => p.id)).toContain(uuid(a.postId));
-    // ... and not one id, email row or hash of B, nor any password hash at all.
-    const text = view.content ?? '';
+    expect(header).toMatchObject({ format: 'scopegraph-ndjson/1', organizationId: aId });
+    // Every exported model of the registry, each with exactly A's rows (the positive control).
+    const exported = [...models.keys()].filter((name) => !UNEXPORTED_MODELS.has(name));
+    for (const name of exported) {
+      const delegate = (system as unknown as Record<string, Counter>)[lowerFirst(name)] as Counter;
+      const where = modelInfo(name).global ? { id: aId } : { organizationId: aId };
+      const count = await delegate.count({ where });
+      expect(count, `${name} has rows in A`).toBeGreaterThan(0);
+      expect(lines.filter((line) => line.model === name).length, name).toBe(count);
+    }
+    expect(new Set(lines.map((line) => line.model))).toEqual(new Set(exported));
+    expect(lines.map((line) => line.row?.id)).toContain(uuid(a.postId));
+    // ... and not one id of B, nor any declared secret.
     for (const id of [bId, uuid(b.postId), uuid(b.commentId), uuid(b.owner.userId)]) {
       expect(text).not.toContain(id);
+    }
+    for (const [name, fields] of Object.entries(SECRET_FIELDS)) {
+      for (const row of lines.filter((line) => line.model === name)) {
+        for (const secret of fields) expect(row.row ?? {}).not.toHaveProperty(secret);
+      }
     }
     expect(text).not.toMatch(/passwordHash|password_hash|\$argon2|\$scrypt/);
   });
@@ -190,29 +208,29 @@ describe('data export', () => {
     expect(await t.gql(REQUEST_EXPORT, {}, a.admin.token)).toFailWith('FORBIDDEN');
     const view = await finishedExport(a);
     expect(await t.gql(EXPORT, { id: view.id }, a.admin.token)).toFailWith('FORBIDDEN');
-    const foreign = await t.gql(EXPORT, { id: view.id }, b.owner.token);
-    expect(foreign).toFailWith('NOT_FOUND');
+    expect(await t.gql(LINK, { id: view.id }, a.admin.token)).toFailWith('FORBIDDEN');
+    expect(await t.gql(EXPORT, { id: view.id }, b.owner.token)).toFailWith('NOT_FOUND');
+    expect(await t.gql(LINK, { id: view.id }, b.owner.token)).toFailWith('NOT_FOUND');
     expect(
       field<ExportView>(await t.gql(EXPORT, { id: view.id }, a.owner.token), 'dataExport').id,
     ).toBe(view.id);
   });
 
-  it('expires: the link stops at expiresAt and the expiry job clears the content', async () => {
+  it('expires: no link after expiresAt, and the expiry job deletes the chunks', async () => {
     const view = await finishedExport(b);
     const organizationId = await orgIdOf(b);
     const exportId = uuid(view.id);
+    expect(await system.dataExportChunk.count({ where: { exportId } })).toBeGreaterThan(0);
     await system.dataExport.update({
       where: { organizationId_id: { organizationId, id: exportId } },
       data: { expiresAt: new Date(Date.now() - 1_000) },
     });
     expect(
       field<ExportView>(await t.gql(EXPORT, { id: view.id }, b.owner.token), 'dataExport'),
-    ).toMatchObject({ status: 'EXPIRED', content: null });
+    ).toMatchObject({ status: 'EXPIRED' });
+    expect(await t.gql(LINK, { id: view.id }, b.owner.token)).toFailWith('BAD_USER_INPUT');
     await jobDone('expire-export', await jobs.send('expire-export', { organizationId, exportId }));
-    const row = await system.dataExport.findUniqueOrThrow({
-      where: { organizationId_id: { organizationId, id: exportId } },
-    });
-    expect(row.content).toBeNull();
+    expect(await system.dataExportChunk.count({ where: { exportId } })).toBe(0);
   });
 
   it("an export job under another organization's id writes nothing into the export", async () => {
@@ -225,7 +243,8 @@ describe('data export', () => {
       await jobs.send('export-organization', { organizationId: await orgIdOf(b), exportId }),
     );
     const untouched = await system.dataExport.findFirstOrThrow({ where: { id: exportId } });
-    expect(untouched).toMatchObject({ status: 'PENDING', content: null });
+    expect(untouched).toMatchObject({ status: 'PENDING' });
+    expect(await system.dataExportChunk.count({ where: { exportId } })).toBe(0);
     // Positive control: the same export under A's own id is filled, with A's rows.
     await jobDone(
       'export-organization',
@@ -233,9 +252,12 @@ describe('data export', () => {
     );
     const done = await system.dataExport.findFirstOrThrow({ where: { id: exportId } });
     expect(done.status).toBe('READY');
-    expect(JSON.parse(done.content ?? '{}').organization.slug).toBe('acme');
+    expect(await storedExport(system, exportId)).toContain('"slug":"acme"');
   });
 });
+
+type Counter = { count: (args: object) => Promise<number> };
+const lowerFirst = (name: string) => name.charAt(0).toLowerCase() + name.slice(1);
 
 async function orgIdOf(org: Org): Promise<string> {
   const found = await system.organization.findUniqueOrThrow({ where: { slug: org.slug } });

@@ -17,17 +17,13 @@ export type Parents = Readonly<{
 }>;
 
 export type Fixture = Readonly<{
-  /**
-   * A new row's columns, organizationId aside; unique columns differ on every call. A model
-   * whose unique key is made of foreign keys (a join table like PostTag) makes a fresh parent
-   * row of its own through `system` to keep them apart.
-   */
-  data: (parents: Parents, system: SystemClient) => Fields | Promise<Fields>;
+  /** Rows of other models this one points at beyond `Parents`: made first, their ids in `made`. */
+  needs?: readonly TenantModelName[];
+  /** A new row's columns, organizationId aside; unique columns differ on every call. */
+  data: (parents: Parents, made: Readonly<Record<string, string>>) => Record<string, unknown>;
   /** An update a scope may make to the row; null for append-only models. */
   change: Record<string, unknown> | null;
 }>;
-
-type Fields = Record<string, unknown>;
 
 // Every model but the global ones (GLOBAL_MODELS in src/tenancy/models.ts).
 type TenantModelName = Exclude<Prisma.ModelName, 'Organization'>;
@@ -55,8 +51,12 @@ export const fixtures: Readonly<Record<TenantModelName, Fixture>> = {
     change: { readAt: new Date('2026-01-01T00:00:00Z') },
   },
   DataExport: {
-    // At most one PENDING export per organization: new rows are finished.
-    data: (p) => ({ requestedById: p.userId, status: 'READY' }),
+    // At most one PENDING export per organization: new rows are finished, and downloadable.
+    data: (p) => ({
+      requestedById: p.userId,
+      status: 'READY',
+      expiresAt: new Date(Date.now() + 3600_000),
+    }),
     change: { status: 'FAILED' },
   },
   Tag: {
@@ -65,13 +65,14 @@ export const fixtures: Readonly<Record<TenantModelName, Fixture>> = {
   },
   PostTag: {
     // Unique per (post, tag): every row gets a tag of its own.
-    data: async (p, system) => {
-      const tag = await system.tag.create({
-        data: { organizationId: p.organizationId, name: `tagged-${next()}` },
-      });
-      return { postId: p.postId, tagId: tag.id };
-    },
+    needs: ['Tag'],
+    data: (p, made) => ({ postId: p.postId, tagId: made.Tag }),
     change: { createdAt: new Date('2026-01-01T00:00:00Z') },
+  },
+  DataExportChunk: {
+    needs: ['DataExport'],
+    data: (_p, made) => ({ exportId: made.DataExport, seq: next(), content: '{}\n' }),
+    change: { content: '{"edited":true}\n' },
   },
   AuditEntry: {
     data: () => ({ actorType: 'MEMBER', actorLabel: 'owner@example.com', action: 'test.fixture' }),
@@ -97,6 +98,23 @@ export const delegateName = (model: string) => model.charAt(0).toLowerCase() + m
 
 export type FixtureRow = { organizationId: string; id: string } & Record<string, unknown>;
 
+/**
+ * A new row's columns under `parents` (organizationId aside), after making the rows it `needs`
+ * through the unscoped system client.
+ */
+export async function rowData(
+  system: SystemClient,
+  model: string,
+  parents: Parents,
+): Promise<Record<string, unknown>> {
+  const fixture = fixtureFor(model);
+  const made: Record<string, string> = {};
+  for (const needed of fixture.needs ?? []) {
+    made[needed] = (await createRow(system, needed, parents)).id;
+  }
+  return fixture.data(parents, made);
+}
+
 /** Creates one row of `model` under `parents` through the unscoped system client. */
 export async function createRow(
   system: SystemClient,
@@ -107,10 +125,7 @@ export async function createRow(
     system as unknown as Record<string, { create: (a: object) => Promise<unknown> }>
   )[delegateName(model)];
   if (!delegate) throw new Error(`The system client has no delegate for ${model}`);
-  const data = {
-    ...(await fixtureFor(model).data(parents, system)),
-    [TENANT_KEY]: parents.organizationId,
-  };
+  const data = { ...(await rowData(system, model, parents)), [TENANT_KEY]: parents.organizationId };
   return (await delegate.create({ data })) as FixtureRow;
 }
 

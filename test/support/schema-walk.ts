@@ -26,6 +26,10 @@ export const TEMPLATES: Readonly<Record<string, Template>> = {
     model: 'DataExport',
     doc: 'query($id: ID!) { dataExport(id: $id) { id status } }',
   },
+  'Mutation.createExportDownloadLink.id': {
+    model: 'DataExport',
+    doc: 'mutation($id: ID!) { createExportDownloadLink(id: $id) }',
+  },
   'Query.node.id': { model: 'Post', doc: 'query($id: ID!) { node(id: $id) { id } }' },
   'Query.nodes.ids': { model: 'Comment', doc: 'query($id: ID!) { nodes(ids: [$id]) { id } }' },
   'Mutation.changeMemberRole.input.userId': {

@@ -3,6 +3,7 @@ import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import type {
   Comment,
   DataExport,
+  DataExportChunk,
   Notification,
   Organization,
   Post,
@@ -24,6 +25,7 @@ export type Tenant = Readonly<{
   comment: Comment;
   notification: Notification;
   dataExport: DataExport;
+  dataExportChunk: DataExportChunk;
 }>;
 
 /**
@@ -61,7 +63,10 @@ export async function seedTenant(system: SystemClient, slug: string): Promise<Te
   const dataExport = await system.dataExport.create({
     data: { organizationId: org.id, requestedById: owner.id },
   });
-  return { org, owner, member, post, comment, notification, dataExport };
+  const dataExportChunk = await system.dataExportChunk.create({
+    data: { organizationId: org.id, exportId: dataExport.id, seq: 0, content: '{}\n' },
+  });
+  return { org, owner, member, post, comment, notification, dataExport, dataExportChunk };
 }
 
 /** The primary key of a tenant row, as Prisma's unique input spells it. */

@@ -183,6 +183,7 @@ describe('schema guarantees for every tenant-owned table', () => {
     'comments',
     'notifications',
     'data_exports',
+    'data_export_chunks',
     'audit_log',
   ].map((table) => ({ table }));
 

@@ -11,6 +11,7 @@ const GUARDED: Record<string, string[]> = {
   'src/db/system.ts': [
     'src/admin/context.ts', // a type-only import: the admin context holds the system client
     'src/admin/endpoint.ts', // a type-only import: the admin endpoint is handed the system client
+    'bench/export.ts', // seeds two tenants and creates their exports, as the bench does
     'src/app.ts', // seeds the demo data at start-up
     'src/auth/accounts.ts', // sign-up creates the organization; sign-in finds it by slug
     'src/db/seed.ts',
@@ -18,6 +19,7 @@ const GUARDED: Record<string, string[]> = {
     'src/jobs/tenant-job.ts', // loads a job's organization by id, then builds its Scope
     'src/jobs/workers.ts', // organization deletion; marks an export failed after its last attempt
     'test/admin/admin.test.ts', // counts every tenant table's rows before and after a deletion
+    'test/api/export-download.test.ts', // moves an export's expiry; reads the live jti
     'test/api/audit.test.ts', // proves the database refuses UPDATE/DELETE on audit_log to it too
     'test/api/auth.test.ts',
     'test/api/schema-ids.test.ts', // creates each probed row of both tenants from its fixture factory
@@ -30,7 +32,9 @@ const GUARDED: Record<string, string[]> = {
     'test/isolation/faults.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/fuzz-async.test.ts', // reads every tenant's outbox and exports after a run
     'test/isolation/hostile/harness.ts', // seeds tenants; deletes a user and an org under their tokens
+    'test/jobs/export.test.ts', // seeds a tenant bigger than a batch; reads the stored chunks
     'test/jobs/jobs.test.ts', // reads every tenant's rows to see what the jobs wrote, and did not
+    'test/support/exports.ts', // a type-only import: reads stored chunks with the caller's client
     'test/support/fixtures.ts', // a type-only import: the factories write through the system client
     'test/support/tenants.ts',
     'test/tenancy/database.test.ts',

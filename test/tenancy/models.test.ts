@@ -22,6 +22,7 @@ describe('every model is tenant-owned or declared global', () => {
       'AuditEntry',
       'Comment',
       'DataExport',
+      'DataExportChunk',
       'Notification',
       'Post',
       'PostTag',

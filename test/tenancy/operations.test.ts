@@ -7,6 +7,7 @@ import {
   type FixtureRow,
   fixtureFor,
   parentsOf,
+  rowData,
   tenantModelNames,
 } from '../support/fixtures.ts';
 import { keyOf, type Tenant, useTwoTenants } from '../support/tenants.ts';
@@ -69,7 +70,7 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
   const stored = (r: Row) => unscoped().findUnique?.({ where: keyOf(r) });
   const fixture = fixtureFor(name);
   const change = fixture.change ?? {};
-  const newRow = async (tenant: Tenant) => fixture.data(parentsOf(tenant), t.system);
+  const newRow = (tenant: Tenant) => rowData(t.system, name, parentsOf(tenant));
   // A row of each tenant from the model's fixture factory, created alike.
   const rows = {} as { a: Row; b: Row };
   const row = (tenant: Tenant): Row => (tenant === t.a ? rows.a : rows.b);
@@ -211,9 +212,10 @@ describe.each(MODELS)('$name through a scoped client', ({ name, model }) => {
 
   it('createMany / createManyAndReturn inject into every row', async () => {
     const rows = (n: number) => Promise.all(Array.from({ length: n }, () => newRow(t.a)));
-    const [first, second] = await rows(2);
     await expect(
-      scoped().createMany?.({ data: [first, { ...second, organizationId: t.b.org.id }] }),
+      scoped().createMany?.({
+        data: [...(await rows(1)), { ...(await rows(2))[1], organizationId: t.b.org.id }],
+      }),
     ).rejects.toBeInstanceOf(TenantViolation);
     const before = (await unscoped().count?.({ where: { organizationId: t.b.org.id } })) as number;
     expect(await scoped().createMany?.({ data: await rows(3) })).toEqual({ count: 3 });
