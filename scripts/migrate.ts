@@ -7,6 +7,7 @@ import {
   createMigration,
   migrationStatus,
 } from '../src/db/migrations/commands.ts';
+import { APPEND_ONLY_MODELS } from '../src/tenancy/models.ts';
 
 const usage = `Usage:
   npm run db:migrate               apply pending migrations
@@ -34,13 +35,18 @@ async function run(command: string | undefined, args: string[]): Promise<number>
       return 0;
     }
     if (command === 'create') {
-      const created = await createMigration(target.adapter, args[0] ?? '');
+      const created = await createMigration(target.adapter, args[0] ?? '', {
+        appendOnlyModels: APPEND_ONLY_MODELS,
+      });
       if (!created) {
         console.log('No changes: prisma/schema.prisma matches the migrations. Nothing written.');
         return 0;
       }
       console.log(`Wrote ${path.relative(process.cwd(), created.path)} (${elapsed()}).`);
-      console.log('Review it, add any hand-written SQL, then run: npm run db:migrate');
+      console.log(
+        'Row-level security for its new tenant tables is written for you (enable_tenant_isolation).\n' +
+          'Review it, add any other hand-written SQL, then run: npm run db:migrate',
+      );
       return 0;
     }
     const status = await migrationStatus(target.adapter);

@@ -3,7 +3,7 @@
 // reads and writes the standard prisma/migrations layout (folder.ts) and `_prisma_migrations`
 // table, so the ordinary Prisma CLI still works on the same folder and databases wherever the
 // native binary can be had. This file holds the commands, named after the Prisma CLI's.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type {
   SqlDriverAdapter,
@@ -20,8 +20,11 @@ import {
   resolveMigrationsDir,
   resolveSchemaPath,
 } from './folder.ts';
+import { isolationBlock, tableNames } from './isolation.ts';
 
 export interface MigrationOptions {
+  /** Models whose tables get the append-only isolation (default: none; the CLI passes APPEND_ONLY_MODELS). */
+  appendOnlyModels?: ReadonlySet<string>;
   /** Defaults to the project's prisma/migrations. */
   migrationsDir?: string;
   /** Defaults to the project's prisma/schema.prisma. */
@@ -105,10 +108,16 @@ export async function createMigration(
     throw new Error(`Invalid migration name ${JSON.stringify(name)}: use letters and digits.`);
   const migrationsDir = migrationsDirOf(opts);
   const migrationsList = await readMigrations(migrationsDir);
-  const sql = await withEngine(factory, schemaPathOf(opts), ({ engine, schemaFiles }) =>
+  const diff = await withEngine(factory, schemaPathOf(opts), ({ engine, schemaFiles }) =>
     diffMigrationsToSchema(engine, migrationsList, schemaFiles),
   );
-  if (!sql) return null;
+  if (!diff) return null;
+  // Row-level security for every tenant table the migration creates, so that it cannot be forgotten.
+  const names = tableNames(await readFile(schemaPathOf(opts), 'utf8'));
+  const appendOnly = new Set(
+    [...(opts.appendOnlyModels ?? [])].map((model) => names.get(model) ?? model),
+  );
+  const sql = diff + (await isolationBlock(diff, appendOnly));
 
   const previous = migrationsList.migrationDirectories.at(-1)?.path;
   const folder = `${migrationTimestamp(new Date(), previous)}_${slug}`;

@@ -22,10 +22,5 @@ ALTER TABLE "data_export_chunks" ADD CONSTRAINT "data_export_chunks_organization
 -- AddForeignKey
 ALTER TABLE "data_export_chunks" ADD CONSTRAINT "data_export_chunks_organization_id_export_id_fkey" FOREIGN KEY ("organization_id", "export_id") REFERENCES "data_exports"("organization_id", "id") ON DELETE CASCADE ON UPDATE CASCADE;
 
--- ---- Hand-written: row-level security, as on every tenant table ------------------------------
-GRANT SELECT, INSERT, UPDATE, DELETE ON "data_export_chunks" TO scopegraph_app;
-ALTER TABLE "data_export_chunks" ENABLE ROW LEVEL SECURITY;
-ALTER TABLE "data_export_chunks" FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON "data_export_chunks"
-  USING ("organization_id" = nullif(current_setting('app.organization_id', true), '')::uuid)
-  WITH CHECK ("organization_id" = nullif(current_setting('app.organization_id', true), '')::uuid);
+-- Row-level security for the tenant tables above (written by db:migration).
+SELECT enable_tenant_isolation('"data_export_chunks"');
