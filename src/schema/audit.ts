@@ -7,7 +7,8 @@ import { rowKey } from '../tenancy/scope.ts';
 import type { ScopedTx } from '../tenancy/scoped-client.ts';
 import { builder } from './builder.ts';
 import { keysetConnection } from './connection.ts';
-import { encodeGlobalId, ownerOnlyNode } from './ids.ts';
+import { encodeGlobalId } from './ids.ts';
+import { ownerOnlyNode } from './node.ts';
 
 /**
  * The organization's audit log: who did what to whom, from where. Written by sensitive member

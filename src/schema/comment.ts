@@ -4,7 +4,8 @@ import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
 import { canEdit } from './can-edit.ts';
 import { DeletePayload } from './delete-payload.ts';
-import { idOf, tenantNode } from './ids.ts';
+import { idOf } from './ids.ts';
+import { tenantNode } from './node.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Comment', {

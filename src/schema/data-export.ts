@@ -1,7 +1,8 @@
 import { BadUserInput, NotFound, ServiceUnavailable } from '../errors.ts';
 import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
-import { idOf, ownerOnlyNode } from './ids.ts';
+import { idOf } from './ids.ts';
+import { ownerOnlyNode } from './node.ts';
 
 const DataExportStatus = builder.enumType('DataExportStatus', {
   values: {

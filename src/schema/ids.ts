@@ -1,7 +1,5 @@
-import { type Context, requireMember } from '../context.ts';
 import { BadUserInput } from '../errors.ts';
 import { isUuid } from '../tenancy/ids.ts';
-import { rowKey } from '../tenancy/scope.ts';
 
 /**
  * Global ids are base64url("<Type>:<uuid>"). They carry no organization: a foreign id
@@ -36,28 +34,3 @@ export function idOf(globalId: string, typename: string, field = 'id'): string {
   if (decoded.typename !== typename) throw new BadUserInput(`Invalid ${typename} id`, field);
   return decoded.id;
 }
-
-/**
- * Node options shared by tenant-owned types: the global id carries the row's id only, and
- * lookups add the organization from the member's scope (`authScopes` keeps anonymous requests
- * out before the lookup). A foreign or missing id resolves to null.
- */
-export const tenantNode = {
-  id: { resolve: (row: { id: string }) => row.id },
-  findUnique: (id: string, ctx: Context) => rowKey(requireMember(ctx).scope, id),
-  nullable: true,
-  authScopes: { member: true },
-} as const;
-
-/**
- * Node options for types only the OWNER reads: for anyone else the lookup matches no row, so
- * `node(id)` answers null, exactly as for a missing id (the type's own authScopes stay too).
- */
-export const ownerOnlyNode = {
-  ...tenantNode,
-  findUnique: (id: string, ctx: Context) => ({
-    ...tenantNode.findUnique(id, ctx),
-    ...(requireMember(ctx).scope.user.role === 'OWNER' ? {} : { id: { in: [] } }),
-  }),
-  authScopes: { owner: true },
-} as const;

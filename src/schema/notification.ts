@@ -2,7 +2,7 @@ import { requireMember } from '../context.ts';
 import { isUuid } from '../tenancy/ids.ts';
 import { builder } from './builder.ts';
 import { keysetConnection } from './connection.ts';
-import { tenantNode } from './ids.ts';
+import { tenantNode } from './node.ts';
 
 // A Node whose lookup also names the recipient: a notification is its recipient's alone, so a
 // colleague's id resolves through `node(id)` like a missing one.

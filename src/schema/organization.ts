@@ -1,4 +1,5 @@
 import { builder } from './builder.ts';
+import { OLDEST_FIRST } from './pagination.ts';
 
 builder.prismaNode('Organization', {
   id: { field: 'id' },
@@ -13,7 +14,7 @@ builder.prismaNode('Organization', {
     members: t.relatedConnection('users', {
       cursor: 'organizationId_id',
       totalCount: true,
-      query: () => ({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+      query: () => ({ orderBy: [...OLDEST_FIRST] }),
     }),
   }),
 });

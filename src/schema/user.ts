@@ -7,7 +7,8 @@ import { withAuditEntry } from './audit.ts';
 import { builder } from './builder.ts';
 import { keysetConnection } from './connection.ts';
 import { DeletePayload } from './delete-payload.ts';
-import { idOf, tenantNode } from './ids.ts';
+import { idOf } from './ids.ts';
+import { tenantNode } from './node.ts';
 import { NEWEST_FIRST } from './pagination.ts';
 import { rules } from './validation.ts';
 

@@ -8,7 +8,10 @@ type Brand<T, B extends string> = T & { readonly [brand]: B };
 export type OrganizationId = Brand<string, 'OrganizationId'>;
 export type UserId = Brand<string, 'UserId'>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID_PATTERN = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UUID = new RegExp(`^${UUID_PATTERN}$`, 'i');
+/** Every UUID inside a text, for `text.matchAll` (the leak checks scan answers with it). */
+export const UUIDS_IN_TEXT = new RegExp(UUID_PATTERN, 'gi');
 
 export function isUuid(value: unknown): value is string {
   return typeof value === 'string' && UUID.test(value);

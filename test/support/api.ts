@@ -6,7 +6,12 @@ import type {
 } from '@prisma/driver-adapter-utils';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import type { Database } from '../../src/db/database.ts';
-import { type Api, type CredentialOptions, createApi } from '../../src/http/yoga.ts';
+import {
+  type Api,
+  type ApiOptions,
+  type CredentialOptions,
+  createApi,
+} from '../../src/http/yoga.ts';
 import { createJobQueue, type JobQueue, type RetryPolicy } from '../../src/jobs/queue.ts';
 import { createLogger, type Logger } from '../../src/logging.ts';
 import { GENEROUS_CREDENTIAL_POLICY } from './credentials.ts';
@@ -46,9 +51,17 @@ export type TestApi = Readonly<{
   close: () => Promise<void>;
 }>;
 
-/** The API in-process over its own freshly migrated database; requests go through yoga.fetch. */
+/**
+ * The API in-process over a freshly migrated database of its own (or `database`, which the
+ * caller then owns and drops); requests go through yoga.fetch. The plan guard
+ * (test/support/plans.ts) checks every statement it ran when it closes.
+ */
 export async function createTestApi(
   options: {
+    /** An open database to run on; close() leaves it open. */
+    database?: TestDatabase;
+    /** Anything else createApi takes (admin secret, Electric URL, event bus, limits…). */
+    api?: Partial<Omit<ApiOptions, 'database' | 'tokens' | 'logger' | 'jobs' | 'credentials'>>;
     introspection?: boolean;
     logger?: Logger;
     /** A job queue on the test database, worked in-process; `true` retries fast (2 × 1 s). */
@@ -59,7 +72,7 @@ export async function createTestApi(
     credentials?: CredentialOptions;
   } = {},
 ): Promise<TestApi> {
-  const database = await openTestDatabase();
+  const database = options.database ?? (await openTestDatabase());
   const sql = { statements: [] as string[] };
   const plans = collectPlans();
   const tokens = createTokenService({ secret: TEST_SECRET });
@@ -82,6 +95,7 @@ export async function createTestApi(
     introspection: options.introspection ?? true,
     graphiql: false,
     credentials: options.credentials ?? { policy: GENEROUS_CREDENTIAL_POLICY },
+    ...options.api,
   });
   if (jobs && options.workJobs !== false) await api.startJobWorkers();
   const fetch = ({ path = '/graphql', ...init }: RequestInit & { path?: string }) =>
@@ -113,7 +127,7 @@ export async function createTestApi(
       const badPlans = await plans.check(database.adapter);
       await jobs?.close();
       await api.close();
-      await database.drop();
+      if (!options.database) await database.drop();
       if (badPlans) throw badPlans;
     },
   });

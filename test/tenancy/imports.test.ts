@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -52,7 +53,6 @@ const GUARDED: Record<string, string[]> = {
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const SOURCE_DIRS = ['src', 'scripts', 'test', 'bench'];
-const IMPORT = /(?:\bfrom\s+|\bimport\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g;
 
 function sourceFiles(dir: string): string[] {
   let entries: import('node:fs').Dirent[];
@@ -68,18 +68,51 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
+/**
+ * The relative imports of a file, resolved to repository paths without extension, as
+ * TypeScript's own scanner reads them (static, dynamic and type-only imports, and re-exports).
+ */
+function importsOf(file: string): string[] {
+  const text = readFileSync(path.join(ROOT, file), 'utf8');
+  return ts
+    .preProcessFile(text, true, true)
+    .importedFiles.map((f) => f.fileName)
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) =>
+      path.posix
+        .normalize(path.posix.join(path.posix.dirname(file), specifier))
+        .replace(/\.(ts|js)$/, ''),
+    );
+}
+
+const withoutExt = (file: string) => file.replace(/\.(ts|mts|js|mjs)$/, '');
+
 function importersOf(target: string): string[] {
-  const targetNoExt = target.replace(/\.ts$/, '');
   return SOURCE_DIRS.flatMap(sourceFiles)
-    .filter((file) => {
-      const text = readFileSync(path.join(ROOT, file), 'utf8');
-      return [...text.matchAll(IMPORT)].some(([, specifier = '']) => {
-        if (!specifier.startsWith('.')) return false;
-        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
-        return resolved === target || resolved === targetNoExt || resolved === `${targetNoExt}.js`;
-      });
-    })
+    .filter((file) => importsOf(file).includes(withoutExt(target)))
     .sort();
+}
+
+/** Import cycles among src/ modules (each as the path around it), by depth-first search. */
+function importCycles(): string[][] {
+  const files = new Map(sourceFiles('src').map((file) => [withoutExt(file), file]));
+  const state = new Map<string, 'open' | 'done'>();
+  const cycles: string[][] = [];
+  const visit = (module: string, trail: string[]) => {
+    if (state.get(module) === 'done') return;
+    if (state.get(module) === 'open') {
+      cycles.push([...trail.slice(trail.indexOf(module)), module]);
+      return;
+    }
+    state.set(module, 'open');
+    const file = files.get(module);
+    for (const next of file ? importsOf(file) : []) {
+      if (files.has(next)) visit(next, [...trail, module]);
+    }
+    state.set(module, 'done');
+  };
+  for (const module of files.keys()) visit(module, []);
+  return cycles;
 }
 
 describe('modules that can cross tenants', () => {
@@ -89,5 +122,13 @@ describe('modules that can cross tenants', () => {
 
   it('the scan finds imports (it is not vacuously passing)', () => {
     expect(importersOf('src/tenancy/scope.ts').length).toBeGreaterThan(0);
+    // A type-only import counts: it can still carry a client's type into the wrong place.
+    expect(importersOf('src/context.ts')).toContain('src/schema/comment.ts');
+  });
+});
+
+describe('the module graph of src/', () => {
+  it('has no import cycles (type-only imports included)', () => {
+    expect(importCycles().map((cycle) => cycle.join(' → '))).toEqual([]);
   });
 });

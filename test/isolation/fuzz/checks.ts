@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import type fc from 'fast-check';
 import { decodeGlobalId, encodeGlobalId } from '../../../src/schema/ids.ts';
+import { UUIDS_IN_TEXT } from '../../../src/tenancy/ids.ts';
 import type { GraphQLResponse } from '../../support/api.ts';
 import {
   type Actor,
@@ -23,8 +24,6 @@ export class IsolationFailure extends Error {
   override readonly name = 'IsolationFailure';
 }
 
-export const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-
 /**
  * Every string of a response (data and errors), and what it decodes to when it looks like
  * base64 (global ids, cursors, token parts), may only name the caller's rows: uuids another
@@ -38,7 +37,7 @@ export function scan(world: World, caller: number, response: GraphQLResponse, wh
       ? text.split('.').map((part) => Buffer.from(part, 'base64').toString('latin1'))
       : [];
     for (const candidate of [text, ...decoded]) {
-      for (const [uuid] of candidate.matchAll(UUID)) {
+      for (const [uuid] of candidate.matchAll(UUIDS_IN_TEXT)) {
         const owner = world.owners.get(uuid.toLowerCase());
         if (owner === undefined) {
           throw new IsolationFailure(`unknown uuid ${uuid} in the response to ${who} at ${path}`);

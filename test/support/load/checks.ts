@@ -1,5 +1,6 @@
+import { UUIDS_IN_TEXT } from '../../../src/tenancy/ids.ts';
 import { withClient } from './sessions.ts';
-import { type LoadTenant, MARKER, markerOf, UUID, WRITE_TOKEN } from './tenants.ts';
+import { type LoadTenant, MARKER, markerOf, WRITE_TOKEN } from './tenants.ts';
 
 /**
  * After a load run (./run.ts): every response scanned for another tenant's marker or id, and
@@ -46,7 +47,7 @@ export function leaksIn(
       ? Buffer.from(text, 'base64').toString('utf8')
       : '';
     for (const candidate of [text, decoded]) {
-      for (const [id] of candidate.matchAll(UUID)) {
+      for (const [id] of candidate.matchAll(UUIDS_IN_TEXT)) {
         tally.checked++;
         const owner = owners.get(id.toLowerCase());
         if (owner === own) continue;

@@ -22,7 +22,6 @@ export type LoadTenant = Readonly<{
 export const POSTS_PER_TENANT = 5;
 export const COMMENTS_PER_POST = 2;
 export const MARKER = /@@T(\d+)@@/g;
-export const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 /** Tokens written by the scenario: OK-… must exist afterwards, NOPE-… must not. */
 export const WRITE_TOKEN = /\b(OK|NOPE)-\d+[a-z]\b/g;
 
