@@ -5,7 +5,8 @@ import { builder } from './builder.ts';
 import { canEdit } from './can-edit.ts';
 import { keysetConnection } from './connection.ts';
 import { DeletePayload } from './delete-payload.ts';
-import { idOf, tenantNode } from './ids.ts';
+import { idOf } from './ids.ts';
+import { tenantNode } from './node.ts';
 import { PAGE_SIZE } from './pagination.ts';
 import { rules } from './validation.ts';
 
