@@ -6,6 +6,7 @@ import './organization.ts';
 import './user.ts';
 import './post.ts';
 import './comment.ts';
+import './tag.ts';
 import './subscriptions.ts';
 import './notification.ts';
 import './data-export.ts';

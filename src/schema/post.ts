@@ -8,6 +8,7 @@ import { DeletePayload } from './delete-payload.ts';
 import { idOf } from './ids.ts';
 import { tenantNode } from './node.ts';
 import { NEWEST_FIRST, OLDEST_FIRST, PAGE_SIZE } from './pagination.ts';
+import { tagKey } from './tag.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Post', {
@@ -57,15 +58,19 @@ builder.queryFields((t) => ({
   posts: t.withAuth({ member: true }).prismaConnection({
     type: 'Post',
     cursor: 'organizationId_id',
-    description: `The organization's posts, newest first (keyset cursors; ${PAGE_SIZE.default} by default, ${PAGE_SIZE.max} at most).`,
-    totalCount: (_parent, _args, ctx) => ctx.db.post.count(),
-    resolve: (query, _root, _args, ctx) =>
-      keysetConnection(
+    description: `The organization's posts, newest first (keyset cursors; ${PAGE_SIZE.default} by default, ${PAGE_SIZE.max} at most); with \`tag\`, only the posts carrying it.`,
+    args: { tag: t.arg.id({ required: false }) },
+    totalCount: async (_parent, args, ctx) =>
+      ctx.db.post.count({ where: await taggedWith(ctx, args.tag) }),
+    resolve: async (query, _root, args, ctx) => {
+      const tagged = await taggedWith(ctx, args.tag);
+      return keysetConnection(
         query,
         'desc',
         (where, select) => ctx.db.post.findUnique({ where, select }),
-        (args) => ctx.db.post.findMany(args),
-      ),
+        (page) => ctx.db.post.findMany({ ...page, where: { ...page.where, ...tagged } }),
+      );
+    },
   }),
   postsPage: t.withAuth({ member: true }).field({
     type: PostPage,
@@ -110,6 +115,13 @@ const UpdatePostInput = builder.inputType('UpdatePostInput', {
     content: t.string({ required: false, validate: rules.content }),
   }),
 });
+
+/** The filter of `posts(tag:)`; a foreign or missing tag is NOT_FOUND (src/schema/tag.ts). */
+async function taggedWith(ctx: MemberContext, tag: string | null | undefined) {
+  if (tag == null) return {};
+  const key = await tagKey(ctx, tag, 'tag');
+  return { tags: { some: { tagId: key.organizationId_id.id } } };
+}
 
 /** Loads a post the user may edit: NOT_FOUND if absent or foreign, FORBIDDEN if not allowed. */
 async function editablePost(ctx: MemberContext, globalId: string) {

@@ -88,6 +88,12 @@ export const rules = {
     .min(1, 'Comment is required')
     .max(10_000, 'Comment is at most 10,000 characters')
     .refine(clean('multiline'), 'Comment contains characters that are not allowed'),
+  tagName: z
+    .string()
+    .trim()
+    .min(1, 'Tag name is required')
+    .max(50, 'Tag name is at most 50 characters')
+    .refine(clean('line'), 'Tag name contains characters that are not allowed'),
   page: z.number().int().min(1, 'Page starts at 1').max(10_000, 'Page is at most 10,000'),
   pageSize: z
     .number()

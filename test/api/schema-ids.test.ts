@@ -120,14 +120,18 @@ describe('every ID argument of the schema', () => {
   });
 
   it.each(probed)("$path: the other organization's id answers like a missing one", async (p) => {
+    // The call's other ids: rows of the caller's own, fresh for each of the three calls.
+    const call = async (id: string) => {
+      const vars: Record<string, string> = { id };
+      for (const [name, model] of Object.entries(p.own ?? {})) {
+        vars[name] = await freshId(model, parents.a);
+      }
+      return t.gql(p.doc, vars, a.owner.token);
+    };
     const foreignId = await freshId(p.model, parents.b);
     const before = await rowsOf(parents.b.organizationId);
-    const foreign = await t.gql(p.doc, { id: foreignId }, a.owner.token);
-    const missing = await t.gql(
-      p.doc,
-      { id: encodeGlobalId(p.model, randomUUID()) },
-      a.owner.token,
-    );
+    const foreign = await call(foreignId);
+    const missing = await call(encodeGlobalId(p.model, randomUUID()));
     expect(answer(foreign)).toEqual(answer(missing));
     const codes = foreign.errors?.map((e) => e.extensions?.code) ?? [];
     // node/nodes answer null; every other operation NOT_FOUND.
@@ -135,7 +139,7 @@ describe('every ID argument of the schema', () => {
     else expect(JSON.stringify(foreign.data)).toMatch(/null/);
     expect(await rowsOf(parents.b.organizationId)).toEqual(before);
     // Positive control: the same call on the caller's own fresh row works.
-    const own = await t.gql(p.doc, { id: await freshId(p.model, parents.a) }, a.owner.token);
+    const own = await call(await freshId(p.model, parents.a));
     expect(own.errors).toBeUndefined();
     expect(JSON.stringify(own.data)).not.toMatch(/null/);
   });

@@ -7,6 +7,7 @@ import { SECRET_FIELDS, UNEXPORTED_MODELS } from '../../src/tenancy/export-rules
 import { modelInfo, models } from '../../src/tenancy/models.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 import { parseExport, storedExport } from '../support/exports.ts';
+import { createRowOfEveryModel, parentsOfApiOrg } from '../support/fixtures.ts';
 
 /**
  * The real jobs on the real queue (pg-boss on this suite's database: PGlite in-process, or the
@@ -175,11 +176,15 @@ async function downloaded(org: Org, id: string): Promise<string> {
 
 describe('data export', () => {
   it("holds every row of every model of the owner's organization and nothing of another", async () => {
+    const aId = await orgIdOf(a);
+    const bId = await orgIdOf(b);
+    // A row of every tenant-owned model from its fixture factory, in both organizations, so
+    // that every model has rows to find, and to leave out.
+    await createRowOfEveryModel(system, parentsOfApiOrg(aId, a));
+    await createRowOfEveryModel(system, parentsOfApiOrg(bId, b));
     const view = await finishedExport(a);
     const text = await downloaded(a, view.id);
     const [header, ...lines] = parseExport(text);
-    const aId = await orgIdOf(a);
-    const bId = await orgIdOf(b);
     expect(header).toMatchObject({ format: 'scopegraph-ndjson/1', organizationId: aId });
     // Every exported model of the registry, each with exactly A's rows (the positive control).
     const exported = [...models.keys()].filter((name) => !UNEXPORTED_MODELS.has(name));

@@ -59,6 +59,16 @@ export const fixtures: Readonly<Record<TenantModelName, Fixture>> = {
     }),
     change: { status: 'FAILED' },
   },
+  Tag: {
+    data: () => ({ name: `tag-${next()}` }),
+    change: { name: 'Renamed' },
+  },
+  PostTag: {
+    // Unique per (post, tag): every row gets a tag of its own.
+    needs: ['Tag'],
+    data: (p, made) => ({ postId: p.postId, tagId: made.Tag }),
+    change: { createdAt: new Date('2026-01-01T00:00:00Z') },
+  },
   DataExportChunk: {
     needs: ['DataExport'],
     data: (_p, made) => ({ exportId: made.DataExport, seq: next(), content: '{}\n' }),

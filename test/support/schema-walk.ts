@@ -12,8 +12,14 @@ import { schema } from '../../src/schema/index.ts';
  * suite sends its malformed ids through the same templates.
  */
 
-/** One call per ID argument path: `$id` is the probed id; `model` is the row it names. */
-export type Template = Readonly<{ doc: string; model: string }> | Readonly<{ exempt: string }>;
+/**
+ * One call per ID argument path: `$id` is the probed id; `model` is the row it names; `own`
+ * names the call's other ID variables, each given a row of the caller's own organization of
+ * that model (a missing one where the probe only checks the id's form).
+ */
+export type Template =
+  | Readonly<{ doc: string; model: string; own?: Readonly<Record<string, string>> }>
+  | Readonly<{ exempt: string }>;
 export const TEMPLATES: Readonly<Record<string, Template>> = {
   'Query.post.id': { model: 'Post', doc: 'query($id: ID!) { post(id: $id) { id title } }' },
   'Query.dataExport.id': {
@@ -53,6 +59,38 @@ export const TEMPLATES: Readonly<Record<string, Template>> = {
   'Mutation.removeMember.userId': {
     model: 'User',
     doc: 'mutation($id: ID!) { removeMember(userId: $id) { deletedId } }',
+  },
+  'Query.posts.tag': {
+    model: 'Tag',
+    doc: 'query($id: ID!) { posts(tag: $id) { totalCount } }',
+  },
+  'Mutation.renameTag.input.id': {
+    model: 'Tag',
+    doc: 'mutation($id: ID!) { renameTag(input: { id: $id, name: "Renamed" }) { id name } }',
+  },
+  'Mutation.deleteTag.id': {
+    model: 'Tag',
+    doc: 'mutation($id: ID!) { deleteTag(id: $id) { deletedId } }',
+  },
+  'Mutation.tagPost.input.postId': {
+    model: 'Post',
+    own: { tagId: 'Tag' },
+    doc: 'mutation($id: ID!, $tagId: ID!) { tagPost(input: { postId: $id, tagId: $tagId }) { id } }',
+  },
+  'Mutation.tagPost.input.tagId': {
+    model: 'Tag',
+    own: { postId: 'Post' },
+    doc: 'mutation($id: ID!, $postId: ID!) { tagPost(input: { postId: $postId, tagId: $id }) { id } }',
+  },
+  'Mutation.untagPost.input.postId': {
+    model: 'Post',
+    own: { tagId: 'Tag' },
+    doc: 'mutation($id: ID!, $tagId: ID!) { untagPost(input: { postId: $id, tagId: $tagId }) { id } }',
+  },
+  'Mutation.untagPost.input.tagId': {
+    model: 'Tag',
+    own: { postId: 'Post' },
+    doc: 'mutation($id: ID!, $postId: ID!) { untagPost(input: { postId: $postId, tagId: $id }) { id } }',
   },
   'Subscription.commentAdded.postId': {
     exempt: 'probed over SSE against a running server in test/api/subscriptions.test.ts',

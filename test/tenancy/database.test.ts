@@ -10,6 +10,7 @@ import { models } from '../../src/tenancy/models.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { createScopedClients } from '../../src/tenancy/scoped-client.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { createRowOfEveryModel, parentsOf } from '../support/fixtures.ts';
 import { keyOf, seedTwoTenants, type Tenant } from '../support/tenants.ts';
 
 /**
@@ -281,11 +282,9 @@ describe('schema guarantees for every tenant-owned table', () => {
   });
 
   it('deleting an organization removes all of its rows and none of the other', async () => {
-    for (const { org } of [a, b]) {
-      await system.auditEntry.create({
-        data: { organizationId: org.id, actorType: 'MEMBER', actorLabel: 'x', action: 'test' },
-      });
-    }
+    // One more row of every model (an audit entry among them) from its fixture factory, so a new
+    // model has rows in both organizations without a seed of its own.
+    for (const tenant of [a, b]) await createRowOfEveryModel(system, parentsOf(tenant));
     await system.organization.delete({ where: { id: a.org.id } });
     for (const model of tenantModels) {
       const name = model.name.charAt(0).toLowerCase() + model.name.slice(1);

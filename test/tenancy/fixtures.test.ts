@@ -21,8 +21,8 @@ describe('fixture factories', () => {
   );
 
   it('a model without one is refused with what to add', () => {
-    expect(() => fixtureFor('Tag')).toThrow(
-      'Model Tag has no fixture factory: add one to test/support/fixtures.ts',
+    expect(() => fixtureFor('Unfixtured')).toThrow(
+      'Model Unfixtured has no fixture factory: add one to test/support/fixtures.ts',
     );
   });
 });

@@ -28,6 +28,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/limits.test.ts', // counts one organization's exports, comments; a second PENDING export
     'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
+    'test/api/tags.test.ts', // a tagging across organizations, refused by the composite keys alone
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults/atomic.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/faults/cluster.test.ts', // every acknowledged write survived a restart, in its tenant

@@ -25,6 +25,8 @@ describe('every model is tenant-owned or declared global', () => {
       'DataExportChunk',
       'Notification',
       'Post',
+      'PostTag',
+      'Tag',
       'User',
     ]);
     expect(Object.keys(GLOBAL_MODELS)).toEqual(['Organization']);

@@ -35,7 +35,7 @@ describe('nested reads', () => {
       where: keyOf(t.a.post),
       include: { _count: true },
     });
-    expect(post._count).toEqual({ comments: 1 });
+    expect(post._count).toEqual({ comments: 1, tags: 0 });
     const org = await t.dbA.organization.findUniqueOrThrow({
       where: { id: t.a.org.id },
       select: { _count: { select: { users: true, posts: { where: { title: 'Hello' } } } } },

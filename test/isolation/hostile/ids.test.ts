@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { encodeGlobalId } from '../../../src/schema/ids.ts';
 import { TEMPLATES } from '../../support/schema-walk.ts';
@@ -16,6 +17,12 @@ import {
 
 /** Hostile ids (harness: ./harness.ts): malformed, of the wrong type, of another tenant. */
 useHostileServer('ids');
+
+/** A template's other ids, well-formed and missing: only the probed id's form is at stake. */
+const wellFormed = (own: Readonly<Record<string, string>> = {}) =>
+  Object.fromEntries(
+    Object.entries(own).map(([name, model]) => [name, encodeGlobalId(model, randomUUID())]),
+  );
 
 describe('ids: malformed, of the wrong type, of another tenant', () => {
   it('every id argument refuses malformed ids with BAD_USER_INPUT', async () => {
@@ -37,7 +44,7 @@ describe('ids: malformed, of the wrong type, of another tenant', () => {
     // Every ID argument of the schema with a call template, except node/nodes (null, below).
     const targets = Object.entries(TEMPLATES).flatMap(([path, template]) =>
       'doc' in template && !path.startsWith('Query.node')
-        ? [[path, template.doc, (id: string) => ({ id })] as const]
+        ? [[path, template.doc, (id: string) => ({ id, ...wellFormed(template.own) })] as const]
         : [],
     );
     const tasks = targets.flatMap(([name, query, vars]) =>
