@@ -35,7 +35,10 @@ describe('nested reads', () => {
       where: keyOf(t.a.post),
       include: { _count: true },
     });
-    expect(post._count).toEqual({ comments: 1, tags: 0 });
+    // Its one own comment; every other relation of a fresh post counts nothing.
+    const { comments, ...others } = post._count;
+    expect(comments).toBe(1);
+    expect(Object.values(others).every((count) => count === 0)).toBe(true);
     const org = await t.dbA.organization.findUniqueOrThrow({
       where: { id: t.a.org.id },
       select: { _count: { select: { users: true, posts: { where: { title: 'Hello' } } } } },
