@@ -2,8 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEventBus, type EventBus } from '../../src/events/bus.ts';
-import { type Api, createApi } from '../../src/http/yoga.ts';
-import { createLogger } from '../../src/logging.ts';
+import type { Api } from '../../src/http/yoga.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 import { REDIS_URL, redisAnswers } from '../support/redis.ts';
 import { type Subscription, subscribe } from '../support/sse.ts';
@@ -181,8 +180,8 @@ const redisUp = await redisAnswers();
 describe.skipIf(!redisUp)(`two instances on Redis (${REDIS_URL})`, () => {
   let busA: EventBus;
   let busB: EventBus;
-  let apiA: Api;
-  let apiB: Api;
+  let apiA: TestApi;
+  let apiB: TestApi;
   let urlB: string;
   let serverA: Server;
   let serverB: Server;
@@ -192,18 +191,20 @@ describe.skipIf(!redisUp)(`two instances on Redis (${REDIS_URL})`, () => {
   beforeAll(async () => {
     busA = createEventBus({ redisUrl: REDIS_URL, onError: (e) => redisErrors.push(String(e)) });
     busB = createEventBus({ redisUrl: REDIS_URL, onError: (e) => redisErrors.push(String(e)) });
-    const options = {
+    // Two instances over the test database, each on its own Redis bus and HTTP server.
+    apiA = await createTestApi({
       database: t.database,
-      tokens: t.tokens,
-      logger: createLogger('silent'),
       introspection: false,
-      graphiql: false as const,
-    };
-    apiA = createApi({ ...options, events: busA });
-    apiB = createApi({ ...options, events: busB });
+      api: { events: busA },
+    });
+    apiB = await createTestApi({
+      database: t.database,
+      introspection: false,
+      api: { events: busB },
+    });
     let urlA: string;
-    ({ server: serverA, url: urlA } = await listen(apiA));
-    ({ server: serverB, url: urlB } = await listen(apiB));
+    ({ server: serverA, url: urlA } = await listen(apiA.api));
+    ({ server: serverB, url: urlB } = await listen(apiB.api));
     // The same helpers as the in-process API, pointed at instance A over HTTP.
     instanceA = {
       ...t,
@@ -225,6 +226,8 @@ describe.skipIf(!redisUp)(`two instances on Redis (${REDIS_URL})`, () => {
     await stop(serverA);
     await stop(serverB);
     await settle(); // the servers end their subscriptions, which unsubscribe from Redis
+    await apiA?.close();
+    await apiB?.close();
     await busA.close();
     await busB.close();
   });

@@ -2,12 +2,11 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenService } from '../../src/auth/tokens.ts';
-import { type Api, createApi } from '../../src/http/yoga.ts';
+import type { Api } from '../../src/http/yoga.ts';
 import type { Logger } from '../../src/logging.ts';
 import { encodeGlobalId } from '../../src/schema/ids.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { TEST_SECRET } from '../support/api.ts';
+import { createTestApi, type TestApi } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import { leaksIn, seededOwners } from '../support/load/checks.ts';
 import { type LoadReport, runLoad } from '../support/load/run.ts';
@@ -44,6 +43,7 @@ if (SKIP) console.warn(`[isolation] pooled concurrency skipped: ${SKIP}`);
 describe.skipIf(SKIP)(`pooled concurrency${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
   let database: TestDatabase;
   let pool: pg.Pool;
+  let t: TestApi;
   let api: Api;
   let scoped: ScopedClients;
   let tenants: LoadTenant[];
@@ -78,21 +78,15 @@ describe.skipIf(SKIP)(`pooled concurrency${SKIP ? ` (skipped: ${SKIP})` : ''}`, 
     const adapter = await database.adapter.connect();
     pool = adapter.underlyingDriver();
     await adapter.dispose(); // releases only its listener: the pool is the database's
-    const tokens = createTokenService({ secret: TEST_SECRET });
-    tenants = await seedTenants(database.url as string, TENANTS, tokens);
-    api = createApi({
-      database,
-      tokens,
-      logger: capturingLogger(errors),
-      introspection: false,
-      graphiql: false,
-    });
+    t = await createTestApi({ database, logger: capturingLogger(errors), introspection: false });
+    api = t.api;
+    tenants = await seedTenants(database.url as string, TENANTS, t.tokens);
     scoped = createScopedClients(database.adapter);
   });
 
   afterAll(async () => {
     await scoped?.disconnect();
-    await api?.close();
+    await t?.close();
     await database?.drop();
   });
 

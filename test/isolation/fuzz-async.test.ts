@@ -5,10 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAdminCredentials } from '../../src/admin/credential.ts';
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
-import { createEventBus, type EventBus } from '../../src/events/bus.ts';
-import { type Api, createApi } from '../../src/http/yoga.ts';
 import type { JobQueue } from '../../src/jobs/queue.ts';
-import { createLogger } from '../../src/logging.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
 import {
   createTestApi,
@@ -128,8 +125,6 @@ type Tenant = {
 let t: TestApi;
 let jobs: JobQueue;
 let system: SystemClient;
-let bus: EventBus;
-let api: Api;
 let server: Server;
 let url: string;
 let adminToken: string;
@@ -145,7 +140,8 @@ const COMMENT_ADDED = 'subscription($postId: ID!) { commentAdded(postId: $postId
 const ENDS_WITHIN_MS = 10_000;
 
 async function request(path: string, query: string, variables: object, token?: string) {
-  const response = await api.yoga.fetch(`http://yoga${path}`, {
+  const response = await t.fetch({
+    path,
     method: 'POST',
     headers: {
       'content-type': 'application/json',
@@ -156,7 +152,7 @@ async function request(path: string, query: string, variables: object, token?: s
   return (await response.json()) as GraphQLResponse;
 }
 
-/** Requests go to the API that serves the streams (one event bus), in-process. */
+/** Requests go to the API that serves the streams, in-process. */
 const gql = (query: string, variables: object, token?: string) =>
   request('/graphql', query, variables, token);
 const adminGql = (query: string, variables: object) =>
@@ -165,23 +161,15 @@ const codesOf = (response: GraphQLResponse | SsePayload | null) =>
   response?.errors?.map((e) => e.extensions?.code);
 
 beforeAll(async () => {
-  t = await createTestApi({ jobs: { retryLimit: 1, retryDelay: 1, retryDelayMax: 1 } });
+  t = await createTestApi({
+    jobs: { retryLimit: 1, retryDelay: 1, retryDelayMax: 1 },
+    api: { adminSecret: TEST_SECRET },
+  });
   jobs = t.jobs as JobQueue;
   system = createSystemClient(t.database);
-  bus = createEventBus();
-  // The test API's database, queue and secret, with the admin endpoint, on one event bus.
-  api = createApi({
-    database: t.database,
-    tokens: t.tokens,
-    jobs,
-    events: bus,
-    adminSecret: TEST_SECRET,
-    logger: createLogger('silent'),
-    introspection: false,
-    graphiql: false,
-  });
   adminToken = await createAdminCredentials(TEST_SECRET).issue('fuzz@example.com');
-  server = createServer(api.yoga);
+  // A real HTTP server: the streams are read over SSE (test/support/sse.ts).
+  server = createServer(t.api.yoga);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
   tenants = [];
@@ -218,8 +206,6 @@ afterAll(async () => {
   }
   server?.closeAllConnections();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await api?.close();
-  await bus?.close();
   await system?.$disconnect();
   await t?.close();
 });

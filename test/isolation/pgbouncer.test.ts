@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTokenService } from '../../src/auth/tokens.ts';
-import { type Api, createApi } from '../../src/http/yoga.ts';
-import { createLogger } from '../../src/logging.ts';
+import type { Api } from '../../src/http/yoga.ts';
 import { createScopedClients, type ScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { TEST_SECRET } from '../support/api.ts';
+import { createTestApi, type TestApi } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import { runLoad } from '../support/load/run.ts';
 import {
@@ -51,6 +49,7 @@ describe.skipIf(SKIP)(
     const serverUrl = SERVER_URL as string;
     let bouncer: PgBouncer;
     let database: TestDatabase;
+    let t: TestApi;
     let api: Api;
     let scoped: ScopedClients;
     let tenants: LoadTenant[];
@@ -59,22 +58,16 @@ describe.skipIf(SKIP)(
     beforeAll(async () => {
       bouncer = await startPgBouncer({ serverUrl, poolMode: 'transaction', poolSize: SERVER_POOL });
       database = await openTestDatabase({ poolSize: CLIENT_POOL, connectUrl: bouncer.through });
-      const tokens = createTokenService({ secret: TEST_SECRET });
+      t = await createTestApi({ database, introspection: false });
+      api = t.api;
       // Seeded on the server directly; everything the API does goes through PgBouncer.
-      tenants = await seedTenants(database.url as string, TENANTS, tokens);
-      api = createApi({
-        database,
-        tokens,
-        logger: createLogger('silent'),
-        introspection: false,
-        graphiql: false,
-      });
+      tenants = await seedTenants(database.url as string, TENANTS, t.tokens);
       scoped = createScopedClients(database.adapter);
     });
 
     afterAll(async () => {
       await scoped?.disconnect();
-      await api?.close();
+      await t?.close();
       await database?.drop();
       await bouncer?.stop();
     });

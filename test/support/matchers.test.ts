@@ -19,6 +19,7 @@ describe('toFailWith', () => {
     expect(failed('NOT_FOUND', 'NOT_FOUND')).not.toFailWith('NOT_FOUND');
     expect(failed('NOT_FOUND', 'FORBIDDEN')).not.toFailWith('FORBIDDEN', 'NOT_FOUND');
     expect({ data: { post: null } }).not.toFailWith('NOT_FOUND');
+    expect(null).not.toFailWith('NOT_FOUND');
     expect(() => expect({ data: {} }).toFailWith('NOT_FOUND')).toThrow(
       /expected the answer's error codes to be .*NOT_FOUND/s,
     );

@@ -7,7 +7,8 @@ import type { GraphQLResponse } from './api.ts';
  *
  * `expect(response).toFailWith('NOT_FOUND')` passes exactly when
  * `expect(codes(response)).toEqual(['NOT_FOUND'])` does: the answer's errors, in order, carry
- * exactly these `extensions.code`s (no code, no error, or one more is a failure).
+ * exactly these `extensions.code`s (no code, no error, or one more is a failure). An answer
+ * that never came (null: a stream that ended without a frame) fails too.
  */
 declare module 'vitest' {
   interface Matchers<T> {
@@ -16,15 +17,15 @@ declare module 'vitest' {
 }
 
 expect.extend({
-  toFailWith(received: GraphQLResponse, ...expected: string[]) {
-    const actual = (received.errors ?? []).map((error) => error.extensions?.code);
+  toFailWith(received: GraphQLResponse | null, ...expected: string[]) {
+    const actual = (received?.errors ?? []).map((error) => error.extensions?.code);
     const pass = this.equals(actual, expected);
     return {
       pass,
       message: () =>
         `expected the answer's error codes ${pass ? 'not ' : ''}to be ` +
         `${this.utils.printExpected(expected)}, got ${this.utils.printReceived(actual)}` +
-        (pass ? '' : `\n${this.utils.stringify(received.errors ?? received.data)}`),
+        (pass ? '' : `\n${this.utils.stringify(received?.errors ?? received?.data ?? received)}`),
       actual,
       expected,
     };

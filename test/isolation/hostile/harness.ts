@@ -7,10 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenService } from '../../../src/auth/tokens.ts';
 import { createSystemClient, type SystemClient } from '../../../src/db/system.ts';
 import { HTTP_SERVER_OPTIONS } from '../../../src/http/limits.ts';
-import { type Api, createApi } from '../../../src/http/yoga.ts';
+import type { Api } from '../../../src/http/yoga.ts';
 import { encodeGlobalId } from '../../../src/schema/ids.ts';
-import { type GraphQLResponse, TEST_SECRET } from '../../support/api.ts';
-import { openTestDatabase, type TestDatabase } from '../../support/database.ts';
+import {
+  createTestApi,
+  type GraphQLResponse,
+  TEST_SECRET,
+  type TestApi,
+} from '../../support/api.ts';
 import { seedTenant, type Tenant } from '../../support/tenants.ts';
 
 /**
@@ -58,7 +62,7 @@ export type Expected = Readonly<{
   orData?: boolean;
 }>;
 
-let database: TestDatabase;
+let t: TestApi;
 export let api: Api;
 let server: Server;
 export let port: number;
@@ -92,7 +96,6 @@ export const ids = {
  */
 export function useHostileServer(topic: string): void {
   beforeAll(async () => {
-    database = await openTestDatabase();
     // The app's own logger, at warn, into memory: the run must not log one 'unexpected error'.
     const sink = new Writable({
       write(line: Buffer, _encoding, done) {
@@ -101,18 +104,17 @@ export function useHostileServer(topic: string): void {
         done();
       },
     });
-    api = createApi({
-      database,
-      tokens,
+    t = await createTestApi({
       logger: pino({ level: 'warn' }, sink),
-      introspection: true,
-      graphiql: false,
+      // The production credential policy: this is the real server, with real client addresses.
+      credentials: {},
     });
+    api = t.api;
     server = createServer(HTTP_SERVER_OPTIONS, api.yoga);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     port = typeof address === 'object' && address ? address.port : 0;
-    system = createSystemClient(database);
+    system = createSystemClient(t.database);
     a = await seedTenant(system, 'acme');
     b = await seedTenant(system, 'globex');
     const tokenOf = (user: { id: string; organizationId: string }) =>
@@ -132,8 +134,7 @@ export function useHostileServer(topic: string): void {
       await new Promise((resolve) => server.close(resolve));
     }
     await system?.$disconnect();
-    await api?.close();
-    await database?.drop();
+    await t?.close();
   });
 }
 
