@@ -1,6 +1,8 @@
 // npm run db:migrate | db:migration -- <name> | db:status
-// Target: DATABASE_URL when set, else the embedded PGlite database in ./.data/pglite.
+// Target: DATABASE_URL when set (environment or .env, checked as at start-up), else the embedded
+// PGlite database in ./.data/pglite.
 import path from 'node:path';
+import { loadConfig } from '../src/config.ts';
 import { openDatabase } from '../src/db/database.ts';
 import {
   applyMigrations,
@@ -23,7 +25,7 @@ async function run(command: string | undefined, args: string[]): Promise<number>
     console.error(`Name the migration.\n${usage}`);
     return 2;
   }
-  const target = await openDatabase({ url: process.env.DATABASE_URL, poolSize: 2 });
+  const target = await openDatabase({ url: loadConfig().databaseUrl, poolSize: 2 });
   console.log(`Database: ${target.location}`);
   const started = performance.now();
   const elapsed = () => `${Math.round(performance.now() - started)} ms`;

@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
+import pino from 'pino';
+import { z } from 'zod';
 import { DEFAULT_HASHING } from './auth/passwords.ts';
 import { parseTrustProxy } from './http/client-address.ts';
 
@@ -50,60 +54,150 @@ export type Config = Readonly<{
   passwordHashConcurrency: number;
 }>;
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const production = env.NODE_ENV === 'production';
-  const jwksUrl = env.JWKS_URL;
-  if (jwksUrl && (!env.JWT_ISSUER || !env.JWT_AUDIENCE)) {
-    throw new Error('JWKS_URL needs JWT_ISSUER and JWT_AUDIENCE');
+/** An environment that does not validate; the message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * The process's own configuration, read once at start-up: `.env` in the working directory (when
+ * there is one) under the real environment, which wins; then validated. An invalid one is
+ * reported on stderr and the process exits with 1 before doing anything else.
+ * Given an environment (tests), it only validates that one and throws ConfigError.
+ */
+export function loadConfig(env?: NodeJS.ProcessEnv): Config {
+  if (env) return parseConfig(env);
+  loadEnvFile();
+  try {
+    return parseConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
   }
+}
+
+/** Node's own .env parser; a variable already in the environment keeps its value. */
+export function loadEnvFile(file = path.resolve('.env')): boolean {
+  if (!existsSync(file)) return false;
+  process.loadEnvFile(file);
+  return true;
+}
+
+function parseConfig(env: NodeJS.ProcessEnv): Config {
+  const parsed = environment.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration (environment or .env):\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
   return Object.freeze({
     production,
-    port: Number.parseInt(env.PORT ?? '4000', 10),
-    databaseUrl: env.DATABASE_URL || undefined,
-    dataDir: path.resolve(env.DATA_DIR ?? '.data'),
-    jwtSecret: env.JWT_SECRET || undefined,
-    adminJwtSecret: env.ADMIN_JWT_SECRET || undefined,
-    jwks: jwksUrl
-      ? { url: jwksUrl, issuer: env.JWT_ISSUER ?? '', audience: env.JWT_AUDIENCE ?? '' }
+    port: e.PORT ?? 4000,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR ?? '.data'),
+    jwtSecret: e.JWT_SECRET,
+    adminJwtSecret: e.ADMIN_JWT_SECRET,
+    jwks: e.JWKS_URL
+      ? { url: e.JWKS_URL, issuer: e.JWT_ISSUER ?? '', audience: e.JWT_AUDIENCE ?? '' }
       : undefined,
-    introspection: flag(env.GRAPHQL_INTROSPECTION, !production),
-    seedDemo: flag(env.SEED_DEMO, !production),
-    logLevel: env.LOG_LEVEL ?? (env.NODE_ENV === 'test' ? 'silent' : 'info'),
-    redisUrl: env.REDIS_URL || undefined,
-    electricUrl: env.ELECTRIC_URL || undefined,
-    jobWorkers: flag(env.JOB_WORKERS, true),
-    trustProxy: trustProxyOf(env.TRUST_PROXY),
-    corsOrigins: originsOf(env.CORS_ORIGINS),
-    host: env.HOST || (production ? undefined : '127.0.0.1'),
-    passwordHashConcurrency: positiveInteger(
-      env.PASSWORD_HASH_CONCURRENCY,
-      DEFAULT_HASHING.concurrency,
-    ),
+    introspection: e.GRAPHQL_INTROSPECTION ?? !production,
+    seedDemo: e.SEED_DEMO ?? !production,
+    logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    redisUrl: e.REDIS_URL,
+    electricUrl: e.ELECTRIC_URL,
+    jobWorkers: e.JOB_WORKERS ?? true,
+    trustProxy: e.TRUST_PROXY,
+    corsOrigins: e.CORS_ORIGINS ?? Object.freeze([]),
+    host: e.HOST ?? (production ? undefined : '127.0.0.1'),
+    passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY ?? DEFAULT_HASHING.concurrency,
   });
 }
 
-function positiveInteger(value: string | undefined, fallback: number): number {
-  if (value === undefined || value === '') return fallback;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 1) {
-    throw new Error(`Expected a positive integer, got ${JSON.stringify(value)}`);
-  }
-  return parsed;
+/**
+ * One variable: unset and empty (`NAME=` in .env) both mean the default. `parse` throws with
+ * the value's problem; the message adds the variable's name (the issue path) and `expected`.
+ */
+function variable<T>(expected: string, parse: (value: string) => T) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
+    z
+      .string()
+      .transform((value, ctx) => {
+        try {
+          return parse(value);
+        } catch (error) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `${(error as Error).message}; expected ${expected}`,
+          });
+          return z.NEVER;
+        }
+      })
+      .optional(),
+  );
 }
 
-function trustProxyOf(value: string | undefined): string | undefined {
-  if (!value?.trim()) return undefined;
-  try {
-    parseTrustProxy(value);
-  } catch (error) {
-    throw new Error(`TRUST_PROXY: ${(error as Error).message}`);
+const text = (value: string) => value.trim();
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: string) => {
+    const parsed = Number(value.trim());
+    if (!Number.isInteger(parsed)) throw new Error(`${JSON.stringify(value)} is not an integer`);
+    if (parsed < min || parsed > max) throw new Error(`${parsed} is out of range`);
+    return parsed;
+  };
+}
+
+function oneOf<const T extends string>(values: readonly T[]) {
+  return (value: string): T => {
+    const found = values.find((candidate) => candidate === value.trim());
+    if (!found) throw new Error(`${JSON.stringify(value)} is not allowed`);
+    return found;
+  };
+}
+
+function boolean(value: string): boolean {
+  const text = value.trim();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  throw new Error(`${JSON.stringify(value)} is not a boolean`);
+}
+
+/** The value is never echoed: a URL may carry a password. */
+function url(...protocols: string[]) {
+  return (value: string) => {
+    const text = value.trim();
+    if (!URL.canParse(text)) throw new Error('the value (not shown) is not a URL');
+    const { protocol } = new URL(text);
+    if (!protocols.includes(protocol)) throw new Error(`the scheme is ${JSON.stringify(protocol)}`);
+    return text;
+  };
+}
+
+/** Not trimmed, never echoed. */
+function secret(value: string): string {
+  if (value.length < 32) throw new Error(`the value (not shown) has ${value.length} characters`);
+  return value;
+}
+
+function host(value: string): string {
+  const text = value.trim();
+  if (!isIP(text) && !/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(text)) {
+    throw new Error(`${JSON.stringify(value)} is not a host`);
   }
+  return text;
+}
+
+function trustProxy(value: string): string {
+  parseTrustProxy(value);
   return value.trim();
 }
 
 /** Each entry as a URL's origin (scheme, host, port), so that it compares with `Origin` exactly. */
-function originsOf(value: string | undefined): readonly string[] {
-  const entries = (value ?? '')
+function origins(value: string): readonly string[] {
+  const entries = value
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean);
@@ -112,14 +206,55 @@ function originsOf(value: string | undefined): readonly string[] {
       const url = URL.canParse(entry) ? new URL(entry) : null;
       const bare = url && url.pathname === '/' && !url.search && !url.hash && !url.username;
       if (!url || !bare || url.origin === 'null') {
-        throw new Error(`CORS_ORIGINS: "${entry}" is not an origin (scheme://host[:port])`);
+        throw new Error(`"${entry}" is not an origin`);
       }
       return url.origin;
     }),
   );
 }
 
-function flag(value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined || value === '') return fallback;
-  return value === 'true' || value === '1';
-}
+const variables = z.object({
+  NODE_ENV: variable(
+    'development, production or test',
+    oneOf(['development', 'production', 'test']),
+  ),
+  PORT: variable('a port from 0 to 65535 (0: any free port)', integer(0, 65535)),
+  HOST: variable('an IP address or a host name', host),
+  DATABASE_URL: variable('a postgresql:// URL', url('postgresql:', 'postgres:')),
+  DATA_DIR: variable('a directory', text),
+  JWT_SECRET: variable('at least 32 characters', secret),
+  ADMIN_JWT_SECRET: variable('at least 32 characters', secret),
+  JWKS_URL: variable('an https:// URL', url('https:', 'http:')),
+  JWT_ISSUER: variable('the identity provider’s issuer (iss)', text),
+  JWT_AUDIENCE: variable('this API’s audience (aud)', text),
+  GRAPHQL_INTROSPECTION: variable('true or false', boolean),
+  SEED_DEMO: variable('true or false', boolean),
+  JOB_WORKERS: variable('true or false', boolean),
+  LOG_LEVEL: variable(
+    `one of ${[...Object.keys(pino.levels.values), 'silent'].join(', ')}`,
+    oneOf([...Object.keys(pino.levels.values), 'silent']),
+  ),
+  REDIS_URL: variable('a redis:// or rediss:// URL', url('redis:', 'rediss:')),
+  ELECTRIC_URL: variable('an http:// or https:// URL', url('http:', 'https:')),
+  TRUST_PROXY: variable(
+    'a hop count, or addresses, CIDR ranges and loopback/linklocal/uniquelocal, comma-separated',
+    trustProxy,
+  ),
+  CORS_ORIGINS: variable('origins (scheme://host[:port]), comma-separated', origins),
+  PASSWORD_HASH_CONCURRENCY: variable('a positive integer', integer(1)),
+});
+
+/** Every variable the configuration reads (the README's table and .env.example list these). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(variables.shape);
+
+// An identity provider is configured whole or not at all.
+const environment = variables.superRefine((env, ctx) => {
+  const set = (['JWKS_URL', 'JWT_ISSUER', 'JWT_AUDIENCE'] as const).filter((name) => env[name]);
+  if (set.length > 0 && set.length < 3) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['JWKS_URL'],
+      message: `only ${set.join(' and ')} set; expected JWKS_URL, JWT_ISSUER and JWT_AUDIENCE together`,
+    });
+  }
+});

@@ -12,6 +12,9 @@ import { createTokenService } from '../../src/auth/tokens.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createTestApi, field, signUpOrg, TEST_SECRET } from '../support/api.ts';
 
+// ADMIN_JWT_SECRET, like JWT_SECRET, is refused under 32 characters.
+const ADMIN_SECRET = 'admin-'.padEnd(32, 'x');
+
 describe('tokens from an external identity provider (JWKS)', () => {
   let jwks: Server;
   let url: string;
@@ -101,9 +104,9 @@ describe('the signing secret', () => {
 
   it('configuration: jobs are worked here unless JOB_WORKERS=false; admins may get their own secret', () => {
     expect(loadConfig({})).toMatchObject({ jobWorkers: true, adminJwtSecret: undefined });
-    expect(loadConfig({ JOB_WORKERS: 'false', ADMIN_JWT_SECRET: 's' })).toMatchObject({
+    expect(loadConfig({ JOB_WORKERS: 'false', ADMIN_JWT_SECRET: ADMIN_SECRET })).toMatchObject({
       jobWorkers: false,
-      adminJwtSecret: 's',
+      adminJwtSecret: ADMIN_SECRET,
     });
   });
 });
