@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,16 +8,31 @@ import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TSX = path.join(ROOT, 'node_modules/tsx/dist/cli.mjs');
 
-/** Runs a TypeScript entry point in `cwd` with only `env` (and PATH) as its environment. */
+/**
+ * Runs a TypeScript entry point in `cwd` with only `env` (and PATH) as its environment, in its
+ * own process group: a server that starts after all (the check removed) is killed with tsx's
+ * child after 20 s instead of outliving the test.
+ */
 function run(entry: string, cwd: string, env: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(
-      process.execPath,
-      [TSX, path.join(ROOT, entry)],
-      { cwd, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? (error.code as number) : 0, stdout, stderr }),
-    );
+    const child = spawn(process.execPath, [TSX, path.join(ROOT, entry)], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      detached: true,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGKILL'), 20_000);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
