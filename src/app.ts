@@ -10,7 +10,7 @@ import { openDatabase } from './db/database.ts';
 import { applyMigrations } from './db/migrations/commands.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
-import { type DemoLogin, logDemoAccounts } from './demo-log.ts';
+import { type DemoLogin, logAdminToken, logDemoAccounts } from './demo-log.ts';
 import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
@@ -115,7 +115,7 @@ export async function startApp(config: Config): Promise<App> {
     const token = await createAdminCredentials(config.adminJwtSecret ?? secret).issue(
       'ops@scopegraph.example',
     );
-    logger.info({ endpoint: ADMIN_PATH, token }, 'platform admin token, 1 h (npm run admin:token)');
+    logAdminToken(logger, format, { endpoint: ADMIN_PATH, token });
   }
   return Object.freeze({
     ...api,

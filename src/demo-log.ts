@@ -41,3 +41,14 @@ export function demoTable(accounts: readonly DemoLogin[]): string[] {
     ...accounts.map((a, i) => `  ${i + 1}  ${a.token}`),
   ];
 }
+
+/** The platform admin's token beside the demo accounts, alone on its line for a person. */
+export function logAdminToken(
+  logger: Logger,
+  format: LogFormat,
+  admin: Readonly<{ endpoint: string; token: string }>,
+): void {
+  const title = 'platform admin token, 1 h (npm run admin:token)';
+  if (format === 'json') logger.info(admin, title);
+  else logger.info(`${title}, for ${admin.endpoint}:\n  ${admin.token}`);
+}

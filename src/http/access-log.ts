@@ -15,8 +15,9 @@ const started = new WeakMap<Request, number>();
  * id and, once authenticated, the organization.
  *
  * It also binds the request's fields to everything logged while the request is handled
- * (src/logging.ts), so that an `unexpected error` line names its request. It must come first
- * among the plugins: a route answered in `onRequest` stops the hooks after it.
+ * (src/logging.ts), so that an `unexpected error` line names its request. Its place among the
+ * plugins does not matter: the request instrumentation wraps every hook, and `onResponse` runs
+ * for every answer, even one a route gave in `onRequest` (which skips the later `onRequest`s).
  */
 export function useAccessLog(logger: Logger): Plugin {
   return {

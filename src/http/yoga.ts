@@ -145,7 +145,7 @@ export function createApi(options: ApiOptions): Api {
       return ctx;
     },
     plugins: [
-      // First: it times every request and sees every answer, refusals included.
+      // Times every request and sees every answer, refusals included: src/http/access-log.ts.
       useAccessLog(logger),
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
       useAdminEndpoint({
