@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { demoTable } from '../../src/demo-log.ts';
+import { REQUEST_LIMITS } from '../../src/http/limits.ts';
 import { createLogger, logFormat } from '../../src/logging.ts';
 import { createTestApi, type Org, signUpOrg, TEST_SECRET, type TestApi } from '../support/api.ts';
 
@@ -87,7 +88,7 @@ describe('one access line per HTTP request, refusals included', () => {
     expect(accessLine('u-2')).toMatchObject({ status: 401, path: ADMIN_PATH, method: 'POST' });
   });
 
-  it('a CSRF refusal (403) and an unknown route (404) are logged', async () => {
+  it('a CSRF refusal (403), a body too large (413) and an unknown route (404) are logged', async () => {
     const query = encodeURIComponent('{ __typename }');
     const csrf = await t.fetch({
       method: 'GET',
@@ -97,6 +98,13 @@ describe('one access line per HTTP request, refusals included', () => {
     expect(csrf.status).toBe(403);
     // The path without its query string: an export link carries its token there.
     expect(accessLine('csrf-1')).toMatchObject({ method: 'GET', path: '/graphql', status: 403 });
+    const large = await t.fetch({
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'big-1' },
+      body: JSON.stringify({ query: `{ __typename }${' '.repeat(REQUEST_LIMITS.bodyBytes)}` }),
+    });
+    expect(large.status).toBe(413);
+    expect(accessLine('big-1')).toMatchObject({ method: 'POST', status: 413 });
     const missing = await t.fetch({
       method: 'GET',
       path: '/nope',
