@@ -7,13 +7,14 @@ import { connectWindowLogs, memoryWindowLogs } from './auth/sliding-window.ts';
 import { createTokenService } from './auth/tokens.ts';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';
+import { type DemoLogin, logAdminToken, logDemoAccounts } from './db/demo-log.ts';
 import { applyMigrations } from './db/migrations/commands.ts';
 import { DEMO_PASSWORD, demoAccounts, seedDemo } from './db/seed.ts';
 import { createSystemClient } from './db/system.ts';
 import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
-import { createLogger, type Logger } from './logging.ts';
+import { createLogger, type Logger, logFormat } from './logging.ts';
 
 export type App = Api & Readonly<{ logger: Logger }>;
 
@@ -23,7 +24,11 @@ export type App = Api & Readonly<{ logger: Logger }>;
  * development, tokens, and GraphiQL opened on an example query with a demo token.
  */
 export async function startApp(config: Config): Promise<App> {
-  const logger = createLogger(config.logLevel);
+  const format = logFormat(
+    { chosen: config.logFormat, production: config.production },
+    Boolean(process.stdout.isTTY),
+  );
+  const logger = createLogger(config.logLevel, { format });
   const { secret, source } = resolveJwtSecret({
     secret: config.jwtSecret,
     production: config.production,
@@ -48,7 +53,7 @@ export async function startApp(config: Config): Promise<App> {
   }
 
   let graphiqlHeaders: string | undefined;
-  let demo: unknown;
+  let demo: DemoLogin[] | undefined;
   if (config.seedDemo) {
     const system = createSystemClient(database);
     try {
@@ -57,18 +62,16 @@ export async function startApp(config: Config): Promise<App> {
       const withTokens = await Promise.all(
         accounts.map(async (a) => ({
           ...a,
-          password: DEMO_PASSWORD,
           token: await tokens.issue(a),
         })),
       );
       const first = withTokens[0];
       if (first)
         graphiqlHeaders = JSON.stringify({ Authorization: `Bearer ${first.token}` }, null, 2);
-      demo = withTokens.map(({ organizationSlug, email, role, password, token }) => ({
+      demo = withTokens.map(({ organizationSlug, email, role, token }) => ({
         organizationSlug,
         email,
         role,
-        password,
         token,
       }));
     } finally {
@@ -109,12 +112,12 @@ export async function startApp(config: Config): Promise<App> {
   });
   if (config.jobWorkers) await api.startJobWorkers();
   logger.info({ queue: jobs.kind, workers: config.jobWorkers }, 'job queue');
-  if (demo) logger.info({ demo }, 'demo accounts (development only)');
+  if (demo) logDemoAccounts(logger, format, { password: DEMO_PASSWORD, accounts: demo });
   if (demo) {
     const token = await createAdminCredentials(config.adminJwtSecret ?? secret).issue(
       'ops@scopegraph.example',
     );
-    logger.info({ endpoint: ADMIN_PATH, token }, 'platform admin token, 1 h (npm run admin:token)');
+    logAdminToken(logger, format, { endpoint: ADMIN_PATH, token });
   }
   return Object.freeze({
     ...api,

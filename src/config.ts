@@ -5,6 +5,7 @@ import pino from 'pino';
 import { z } from 'zod';
 import { DEFAULT_HASHING } from './auth/passwords.ts';
 import { parseTrustProxy } from './http/client-address.ts';
+import type { LogFormat } from './logging.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
 export type Config = Readonly<{
@@ -27,6 +28,8 @@ export type Config = Readonly<{
   /** Seed the two demo organizations into an empty database (development default). */
   seedDemo: boolean;
   logLevel: string;
+  /** LOG_FORMAT: unset, pretty on a terminal outside production and JSON otherwise. */
+  logFormat: LogFormat | undefined;
   /** Redis for subscription events across instances; unset keeps them in this process. */
   redisUrl: string | undefined;
   /** ElectricSQL, behind GET /v1/shape; unset turns the shape proxy off. */
@@ -105,6 +108,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Config {
     introspection: e.GRAPHQL_INTROSPECTION ?? !production,
     seedDemo: e.SEED_DEMO ?? !production,
     logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+    logFormat: e.LOG_FORMAT,
     redisUrl: e.REDIS_URL,
     electricUrl: e.ELECTRIC_URL,
     jobWorkers: e.JOB_WORKERS ?? true,
@@ -234,6 +238,7 @@ const variables = z.object({
     `one of ${[...Object.keys(pino.levels.values), 'silent'].join(', ')}`,
     oneOf([...Object.keys(pino.levels.values), 'silent']),
   ),
+  LOG_FORMAT: variable('pretty or json', oneOf<LogFormat>(['pretty', 'json'])),
   REDIS_URL: variable('a redis:// or rediss:// URL', url('redis:', 'rediss:')),
   ELECTRIC_URL: variable('an http:// or https:// URL', url('http:', 'https:')),
   TRUST_PROXY: variable(

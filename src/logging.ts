@@ -1,7 +1,63 @@
-import pino, { type Logger } from 'pino';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'scopegraph' } });
+/** `pretty`: coloured lines for a person at a terminal; `json`: one JSON object a line. */
+export type LogFormat = 'pretty' | 'json';
+
+/**
+ * LOG_FORMAT when set (checked by src/config.ts); otherwise pretty only for a terminal outside
+ * production, so that a container, a pipe or a log shipper always gets JSON.
+ */
+export function logFormat(
+  options: Readonly<{ chosen: LogFormat | undefined; production: boolean }>,
+  isTTY: boolean,
+): LogFormat {
+  return options.chosen ?? (isTTY && !options.production ? 'pretty' : 'json');
+}
+
+/** What every line logged while a request is handled carries (src/http/access-log.ts sets it). */
+export type RequestFields = { requestId: string; organizationId?: string };
+
+const requestFields = new AsyncLocalStorage<RequestFields>();
+
+/** Runs `fn` with `fields` on every line it logs, in whichever module it logs. */
+export function withRequestFields<T>(fields: RequestFields, fn: () => T): T {
+  return requestFields.run(fields, fn);
+}
+
+/** The current request's fields (mutable: the organization is known only once authenticated). */
+export function currentRequestFields(): RequestFields | undefined {
+  return requestFields.getStore();
+}
+
+export type LoggerOptions = Readonly<{
+  format?: LogFormat;
+  /** Where JSON lines go (tests read them); standard output otherwise. */
+  destination?: DestinationStream;
+}>;
+
+export function createLogger(level: string, options: LoggerOptions = {}): Logger {
+  const destination =
+    options.destination ??
+    (options.format === 'pretty'
+      ? pretty({
+          colorize: true,
+          // Written at once, so that nothing is lost when the process exits right after.
+          sync: true,
+          singleLine: true,
+          ignore: 'pid,hostname,service',
+          translateTime: 'SYS:HH:MM:ss.l',
+        })
+      : undefined);
+  return pino(
+    {
+      level,
+      base: { service: 'scopegraph' },
+      mixin: () => ({ ...requestFields.getStore() }),
+    },
+    destination,
+  );
 }

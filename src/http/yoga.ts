@@ -23,6 +23,7 @@ import { jobHandlers } from '../jobs/workers.ts';
 import type { Logger } from '../logging.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
+import { noteOrganization, useAccessLog } from './access-log.ts';
 import { clientAddress } from './client-address.ts';
 import { corsFor, useSecurityHeaders } from './edge.ts';
 import { edgePlugins } from './edge-plugins.ts';
@@ -134,9 +135,18 @@ export function createApi(options: ApiOptions): Api {
     // Served inline by the app: no CDN, so it works offline and under a strict CSP.
     renderGraphiQL,
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
-    context: ({ request, ...server }) =>
-      context({ request, requestId: requestIdOf(request), client: clientOf(request, server) }),
+    context: async ({ request, ...server }) => {
+      const ctx = await context({
+        request,
+        requestId: requestIdOf(request),
+        client: clientOf(request, server),
+      });
+      noteOrganization(ctx.scope?.organizationId);
+      return ctx;
+    },
     plugins: [
+      // Times every request and sees every answer, refusals included: src/http/access-log.ts.
+      useAccessLog(logger),
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
       useAdminEndpoint({
         secret: options.adminSecret,
@@ -153,7 +163,9 @@ export function createApi(options: ApiOptions): Api {
         authenticate: async (authorization) => {
           const credential = await verifyCredential(authorization, tokens);
           if (!credential) return null;
-          return memberScope(credential, scoped.scopedDb(credential.organization));
+          const scope = await memberScope(credential, scoped.scopedDb(credential.organization));
+          noteOrganization(scope.organizationId);
+          return scope;
         },
         logger,
       }),
