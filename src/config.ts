@@ -48,6 +48,11 @@ export type Config = Readonly<{
    * Default: 2, or 1 on a machine with 2 cores or fewer (src/auth/passwords.ts).
    */
   passwordHashConcurrency: number;
+  /**
+   * SHUTDOWN_GRACE_MS: how long a SIGTERM/SIGINT waits for in-flight requests and running jobs
+   * before it cuts them (src/shutdown.ts). Default 10000.
+   */
+  shutdownGraceMs: number;
 }>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -79,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       env.PASSWORD_HASH_CONCURRENCY,
       DEFAULT_HASHING.concurrency,
     ),
+    shutdownGraceMs: positiveInteger(env.SHUTDOWN_GRACE_MS, 10_000),
   });
 }
 
