@@ -39,6 +39,14 @@ function request(
   });
 }
 
+/** The promise's value, or 'timed out' after `ms` (a shutdown that hangs fails with a reason). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | 'timed out'> {
+  return Promise.race([
+    promise,
+    new Promise<'timed out'>((resolve) => setTimeout(() => resolve('timed out'), ms).unref()),
+  ]);
+}
+
 function refusesConnections(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ port, host: '127.0.0.1' });
@@ -60,7 +68,7 @@ describe('SIGTERM to npm start', () => {
   });
 
   it('finishes the request in flight, completes the stream, exits 0', {
-    timeout: 150_000,
+    timeout: 180_000,
   }, async () => {
     server = npmStart({
       DATA_DIR: dataDir,
@@ -85,15 +93,17 @@ describe('SIGTERM to npm start', () => {
     const pid = server.child.pid as number;
     process.kill(pid, 'SIGTERM');
 
-    const answer = await slow;
+    const answer = await within(slow, 20_000);
     const answeredMs = performance.now() - started;
-    const exit = await server.exited;
+    const ended = await within(stream.ended, 20_000);
+    const exit = await within(server.exited, 20_000);
     const context = `server output:\n${server.output.slice(-30).join('\n')}`;
+    if (answer === 'timed out') throw new Error(`no answer to the request in flight; ${context}`);
     expect(answer.status, context).toBe(200);
     expect(JSON.parse(answer.body), context).toMatchObject({
       data: { signIn: { token: expect.any(String), user: { email: ADA.email } } },
     });
-    expect(await stream.ended, stream.frames().join('\n')).toBe('complete');
+    expect(ended, stream.frames().join('\n')).toBe('complete');
     expect(exit, context).toEqual({ code: 0, signal: null });
     // Nothing of the tree is left (no orphaned server), and nothing listens on the port.
     expect(await waitForGroupExit(pid, 2_000), context).toBe(true);
