@@ -5,10 +5,12 @@ import { DataDirLocked } from './db/data-dir-lock.ts';
 import { HTTP_SERVER_OPTIONS } from './http/limits.ts';
 import { shutdown } from './shutdown.ts';
 
-// A signal during start-up (migrations, seeding) waits for start-up to finish, then stops.
+// A signal during start-up (migrations, seeding) waits for start-up to finish, then stops; a
+// start-up that hangs still ends, 30 s after the signal, with exit code 1.
 let stopRequested: string | null = null;
 const early = (signal: string) => {
   stopRequested = signal;
+  setTimeout(() => process.exit(1), 30_000).unref();
 };
 process.once('SIGTERM', early);
 process.once('SIGINT', early);
