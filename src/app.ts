@@ -16,7 +16,12 @@ import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger, logFormat } from './logging.ts';
 
-export type App = Api & Readonly<{ logger: Logger }>;
+export type App = Api &
+  Readonly<{
+    logger: Logger;
+    /** Stops the job workers after their current job, waiting up to `timeoutMs`. */
+    stopJobWorkers: (timeoutMs: number) => Promise<void>;
+  }>;
 
 /**
  * Boots the API: the database (embedded unless DATABASE_URL is set), pending migrations
@@ -122,12 +127,16 @@ export async function startApp(config: Config): Promise<App> {
   return Object.freeze({
     ...api,
     logger,
+    stopJobWorkers: (timeoutMs: number) => jobs.close(timeoutMs),
+    // Each step logged, so that a shutdown that hangs shows where.
     close: async () => {
       await jobs.close();
       await api.close();
       await events.close();
       await limits.close();
+      logger.info({ events: events.kind }, 'shutdown: subscription events and limits closed');
       await database.close();
+      logger.info({ database: database.location }, 'shutdown: database closed');
     },
   });
 }

@@ -55,6 +55,11 @@ export type Config = Readonly<{
    * Default: 2, or 1 on a machine with 2 cores or fewer (src/auth/passwords.ts).
    */
   passwordHashConcurrency: number;
+  /**
+   * SHUTDOWN_GRACE_MS: how long a SIGTERM/SIGINT waits for in-flight requests and running jobs
+   * before it cuts them (src/http/shutdown.ts). Default 10000.
+   */
+  shutdownGraceMs: number;
 }>;
 
 /** An environment that does not validate; the message names every bad variable. */
@@ -116,6 +121,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Config {
     corsOrigins: e.CORS_ORIGINS ?? Object.freeze([]),
     host: e.HOST ?? (production ? undefined : '127.0.0.1'),
     passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY ?? DEFAULT_HASHING.concurrency,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 10_000,
   });
 }
 
@@ -247,6 +253,7 @@ const variables = z.object({
   ),
   CORS_ORIGINS: variable('origins (scheme://host[:port]), comma-separated', origins),
   PASSWORD_HASH_CONCURRENCY: variable('a positive integer', integer(1)),
+  SHUTDOWN_GRACE_MS: variable('a positive integer (milliseconds)', integer(1)),
 });
 
 /** Every variable the configuration reads (the README's table and .env.example list these). */

@@ -1,18 +1,30 @@
 import { createServer } from 'node:http';
-import { startApp } from './app.ts';
+import { type App, startApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { DataDirLocked } from './db/data-dir-lock.ts';
 import { HTTP_SERVER_OPTIONS } from './http/limits.ts';
+import { shutdown } from './http/shutdown.ts';
 
-// A signal during start-up (migrations, seeding) waits for start-up to finish, then stops.
+// A signal during start-up (migrations, seeding) waits for start-up to finish, then stops; a
+// start-up that hangs still ends, 30 s after the signal, with exit code 1.
 let stopRequested: string | null = null;
 const early = (signal: string) => {
   stopRequested = signal;
+  setTimeout(() => process.exit(1), 30_000).unref();
 };
 process.once('SIGTERM', early);
 process.once('SIGINT', early);
 
 const config = loadConfig();
-const app = await startApp(config);
+let app: App;
+try {
+  app = await startApp(config);
+} catch (error) {
+  // Another instance on this data directory: its message says which; a stack adds nothing.
+  if (!(error instanceof DataDirLocked)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 // Header size and slow-client timeouts: see src/http/limits.ts.
 const server = createServer(HTTP_SERVER_OPTIONS, app.yoga);
 process.off('SIGTERM', early);
@@ -29,17 +41,11 @@ server.listen({ port: config.port, host: config.host }, () => {
 });
 
 let stopping = false;
-async function shutdown(signal: string) {
+async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
-  app.logger.info({ signal }, 'shutting down');
-  const forced = setTimeout(() => process.exit(1), 10_000).unref();
-  server.close();
-  server.closeIdleConnections();
-  await app.close();
-  clearTimeout(forced);
-  process.exit(0);
+  process.exit(await shutdown(server, app, { signal, graceMs: config.shutdownGraceMs }));
 }
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
-if (stopRequested) void shutdown(stopRequested);
+process.on('SIGTERM', () => void stop('SIGTERM'));
+process.on('SIGINT', () => void stop('SIGINT'));
+if (stopRequested) void stop(stopRequested);

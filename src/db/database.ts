@@ -5,6 +5,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { BindingClient, clearBinding } from './bound-pg-client.ts';
+import { lockDataDir } from './data-dir-lock.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -35,14 +36,29 @@ export type DatabaseOptions = Readonly<{
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (options.url) return openServer(options.url, options.poolSize ?? 10);
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
-  if (!options.pglite && !dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
-  const pglite = options.pglite ?? (await PGlite.create(dataDir));
+  const onDisk = !options.pglite && !dataDir.startsWith('memory://');
+  if (onDisk) mkdirSync(dataDir, { recursive: true });
+  // Taken before PGlite opens the directory; throws DataDirLocked when another process has it.
+  const lock = onDisk ? lockDataDir(dataDir) : undefined;
+  let pglite: PGlite;
+  try {
+    pglite = options.pglite ?? (await PGlite.create(dataDir));
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   return Object.freeze({
     kind: 'pglite',
     location: options.pglite ? 'pglite (provided)' : `pglite ${dataDir}`,
     adapter: new PrismaPGlite(pglite),
     jobBackend: { kind: 'pglite' as const, pglite },
-    close: () => pglite.close(),
+    close: async () => {
+      try {
+        await pglite.close();
+      } finally {
+        lock?.release();
+      }
+    },
   });
 }
 

@@ -50,6 +50,13 @@ export type StreamSlots = Readonly<{
   take: (credential: Credential) => () => void;
   /** Streams open now, for `organizationId` or in all. */
   count: (organizationId?: string) => number;
+  /** Calls `end` at shutdown (at once if it has begun); returns the unregister. */
+  onShutdown: (end: () => void) => () => void;
+  /**
+   * Shutdown: ends every open stream (each completes: Yoga sends `complete`) and refuses new
+   * ones (SERVICE_UNAVAILABLE). Returns how many were open.
+   */
+  endAll: () => number;
 }>;
 
 export function createStreamSlots(limits: StreamLimits = STREAM_LIMITS): StreamSlots {
@@ -60,8 +67,11 @@ export function createStreamSlots(limits: StreamLimits = STREAM_LIMITS): StreamS
     if (next > 0) counts.set(key, next);
     else counts.delete(key);
   };
+  const enders = new Set<() => void>();
+  let shuttingDown = false;
   return Object.freeze({
     take: (credential: Credential) => {
+      if (shuttingDown) throw new ServiceUnavailable();
       const organization = credential.organization.organizationId as string;
       const member = `${organization}:${credential.userId}`;
       if ((byMember.get(member) ?? 0) >= limits.perMember) {
@@ -84,6 +94,18 @@ export function createStreamSlots(limits: StreamLimits = STREAM_LIMITS): StreamS
       organizationId === undefined
         ? [...byOrganization.values()].reduce((sum, n) => sum + n, 0)
         : (byOrganization.get(organizationId) ?? 0),
+    onShutdown: (end: () => void) => {
+      if (shuttingDown) end();
+      else enders.add(end);
+      return () => enders.delete(end);
+    },
+    endAll: () => {
+      shuttingDown = true;
+      const open = enders.size;
+      for (const end of [...enders]) end();
+      enders.clear();
+      return open;
+    },
   });
 }
 
@@ -165,11 +187,23 @@ export function memberStreams(
   function open<T>(source: AsyncIterable<T>): AsyncIterable<T> {
     if (revoked) throw revoked;
     const release = slots.take(credential);
-    const unused = setTimeout(release, UNUSED_SLOT_MS);
+    // Shutdown ends the stream; before its first event was asked for, as soon as it starts.
+    let shutDown = false;
+    let stopStream: (() => void) | undefined;
+    const unlisten = slots.onShutdown(() => {
+      shutDown = true;
+      stopStream?.();
+    });
+    const unused = setTimeout(() => {
+      release();
+      unlisten();
+    }, UNUSED_SLOT_MS);
     unused.unref?.();
     let pending = false;
     const repeater = new Repeater<T>(async (push, stop) => {
       clearTimeout(unused);
+      stopStream = () => stop();
+      if (shutDown) stop();
       // An event already handed out (or being read) carries the error itself; otherwise the
       // stream ends with it.
       const end = (error: AppError, delivered: boolean) =>
@@ -197,6 +231,7 @@ export function memberStreams(
         await stop;
       } finally {
         onRevoked.delete(end);
+        unlisten();
         expiry();
         release();
         await Promise.allSettled([data.return?.(), changes.return?.()]);
@@ -208,11 +243,13 @@ export function memberStreams(
         // Ended before its first event: the executor above never ran.
         return: (value?: unknown) => {
           clearTimeout(unused);
+          unlisten();
           release();
           return repeater.return(value as T);
         },
         throw: (error?: unknown) => {
           clearTimeout(unused);
+          unlisten();
           release();
           return repeater.throw(error);
         },

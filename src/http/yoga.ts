@@ -77,6 +77,8 @@ export type Api = Readonly<{
   startJobWorkers: () => Promise<void>;
   /** Password hashes started so far (tests check that refused requests hashed nothing). */
   passwordHashes: () => number;
+  /** Shutdown: completes every open subscription stream, refuses new ones; returns the count. */
+  endStreams: () => number;
   close: () => Promise<void>;
 }>;
 
@@ -205,6 +207,7 @@ export function createApi(options: ApiOptions): Api {
       await queue.work(jobHandlers({ queue, system, scoped, logger }));
     },
     passwordHashes: hasher.started,
+    endStreams: streamSlots.endAll,
     close: async () => {
       if (!options.events) await eventBus.close();
       await scoped.disconnect();

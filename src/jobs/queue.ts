@@ -89,7 +89,11 @@ export type JobQueue = Readonly<{
   waiting: (name: JobName, organizationId: string, limit: number) => Promise<number>;
   /** A job's state, or null when it is not (or no longer) stored. */
   state: (name: JobName, id: string) => Promise<JobState | null>;
-  close: () => Promise<void>;
+  /**
+   * Stops the workers after their current job (waiting up to `timeoutMs`, 5 s by default),
+   * then the queue. Every call returns the same stop.
+   */
+  close: (timeoutMs?: number) => Promise<void>;
 }>;
 
 export type JobQueueOptions = Readonly<{
@@ -132,7 +136,7 @@ export async function createJobQueue(
     });
   }
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
   return Object.freeze({
     kind: backend.kind,
     send: async (name, data, sendOptions = {}) => {
@@ -196,10 +200,9 @@ export async function createJobQueue(
     waiting: async (name, organizationId, limit) =>
       (await boss.findJobs(name, { data: { organizationId }, queued: true, limit })).length,
     state: async (name, id) => (await boss.findJobs(name, { id }))[0]?.state ?? null,
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await boss.stop({ graceful: true, timeout: 5_000 });
+    close: (timeoutMs = 5_000) => {
+      closing ??= boss.stop({ graceful: true, timeout: timeoutMs });
+      return closing;
     },
   });
 }

@@ -31,7 +31,7 @@ type Server = Readonly<{
   child: ChildProcess;
   /** The GraphQL URL from the ready line. */
   ready: Promise<string>;
-  /** Filled from the log line printed before the ready one. */
+  /** Filled from the log lines printed before the ready one. */
   demo: DemoAccount[];
   /** Every stdout/stderr line, for the failure messages. */
   output: string[];
@@ -80,8 +80,9 @@ function startServer(dataDir: string): Server {
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
       output.push(line);
       const entry = parseLogLine(line);
-      if (entry?.msg === 'demo accounts (development only)' && Array.isArray(entry.demo)) {
-        demo.push(...(entry.demo as DemoAccount[]));
+      // JSON output (stdout is a pipe here): one line per demo account (src/db/demo-log.ts).
+      if (entry?.msg === 'demo account' && typeof entry.token === 'string') {
+        demo.push(entry as unknown as DemoAccount);
       }
       if (entry?.msg === 'scopegraph is ready' && typeof entry.url === 'string') {
         clearTimeout(timer);
