@@ -31,6 +31,7 @@ import { maskError } from './error-masking.ts';
 import { createExportLinks, useExportDownload } from './export-download.ts';
 import { REQUEST_LIMITS } from './limits.ts';
 import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from './request-log.ts';
+import { useSchemaSdl } from './schema-sdl.ts';
 import { useShapeProxy } from './shape-proxy.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
@@ -172,6 +173,7 @@ export function createApi(options: ApiOptions): Api {
         logger,
       }),
       useExportDownload(tokens, scoped), // GET /exports/<id>?token=…
+      useSchemaSdl(schema, options.introspection), // GET /graphql/schema.graphql (development)
       // Refusals before anything runs, the same in every Yoga: src/http/edge-plugins.ts.
       ...edgePlugins({
         introspection: options.introspection,
