@@ -29,11 +29,22 @@ export type App = Api &
  * development, tokens, and GraphiQL opened on an example query with a demo token.
  */
 export async function startApp(config: Config): Promise<App> {
+  // Phase timings (debug): where start-up time goes; see bench/startup.ts.
+  let mark = performance.now();
+  const lap = () => {
+    const now = performance.now();
+    const ms = Math.round(now - mark);
+    mark = now;
+    return ms;
+  };
   const format = logFormat(
     { chosen: config.logFormat, production: config.production },
     Boolean(process.stdout.isTTY),
   );
   const logger = createLogger(config.logLevel, { format });
+  // performance.now() counts from process start: this is Node plus module loading.
+  logger.debug({ ms: Math.round(mark) }, 'startup: modules loaded');
+  lap();
   const { secret, source } = resolveJwtSecret({
     secret: config.jwtSecret,
     production: config.production,
@@ -52,9 +63,11 @@ export async function startApp(config: Config): Promise<App> {
     dataDir: path.join(config.dataDir, 'pglite'),
   });
   logger.info({ database: database.location }, 'database opened');
+  logger.debug({ ms: lap() }, 'startup: database opened');
   if (database.kind === 'pglite' || !config.production) {
     const { applied } = await applyMigrations(database.adapter);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    logger.debug({ ms: lap() }, 'startup: migrations checked');
   }
 
   let graphiqlHeaders: string | undefined;
@@ -82,6 +95,7 @@ export async function startApp(config: Config): Promise<App> {
     } finally {
       await system.$disconnect();
     }
+    logger.debug({ ms: lap() }, 'startup: demo data seeded or checked');
   }
 
   const events = createEventBus({
@@ -115,6 +129,7 @@ export async function startApp(config: Config): Promise<App> {
       ? false
       : { defaultQuery: EXAMPLE_QUERY, ...(graphiqlHeaders ? { headers: graphiqlHeaders } : {}) },
   });
+  logger.debug({ ms: lap() }, 'startup: API built');
   if (config.jobWorkers) await api.startJobWorkers();
   logger.info({ queue: jobs.kind, workers: config.jobWorkers }, 'job queue');
   if (demo) logDemoAccounts(logger, format, { password: DEMO_PASSWORD, accounts: demo });
@@ -124,6 +139,7 @@ export async function startApp(config: Config): Promise<App> {
     );
     logAdminToken(logger, format, { endpoint: ADMIN_PATH, token });
   }
+  logger.debug({ ms: lap() }, 'startup: job workers and logs');
   return Object.freeze({
     ...api,
     logger,
