@@ -20,7 +20,6 @@ import {
   resolveMigrationsDir,
   resolveSchemaPath,
 } from './folder.ts';
-import { isolationBlock, tableNames } from './isolation.ts';
 
 export interface MigrationOptions {
   /** Models whose tables get the append-only isolation (default: none; the CLI passes APPEND_ONLY_MODELS). */
@@ -113,6 +112,9 @@ export async function createMigration(
   );
   if (!diff) return null;
   // Row-level security for every tenant table the migration creates, so that it cannot be forgotten.
+  // Imported here, not at the top: it loads two parsers that only creating a migration needs, and
+  // this module is on the server's start-up path (applyMigrations).
+  const { isolationBlock, tableNames } = await import('./isolation.ts');
   const names = tableNames(await readFile(schemaPathOf(opts), 'utf8'));
   const appendOnly = new Set(
     [...(opts.appendOnlyModels ?? [])].map((model) => names.get(model) ?? model),
