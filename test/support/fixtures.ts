@@ -21,8 +21,11 @@ export type Fixture = Readonly<{
   needs?: readonly TenantModelName[];
   /** A new row's columns, organizationId aside; unique columns differ on every call. */
   data: (parents: Parents, made: Readonly<Record<string, string>>) => Record<string, unknown>;
-  /** An update a scope may make to the row; null for append-only models. */
-  change: Record<string, unknown> | null;
+  /**
+   * An update of the row's own columns: one a scope may make, or, for an append-only model, the
+   * one every client (the system client included) must be refused.
+   */
+  change: Record<string, unknown>;
 }>;
 
 // Every model but the global ones (GLOBAL_MODELS in src/tenancy/models.ts).
@@ -76,7 +79,7 @@ export const fixtures: Readonly<Record<TenantModelName, Fixture>> = {
   },
   AuditEntry: {
     data: () => ({ actorType: 'MEMBER', actorLabel: 'owner@example.com', action: 'test.fixture' }),
-    change: null,
+    change: { action: 'rewritten' },
   },
 };
 
