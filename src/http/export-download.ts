@@ -4,6 +4,7 @@ import type { TokenService } from '../auth/tokens.ts';
 import { decodeGlobalId, encodeGlobalId } from '../schema/ids.ts';
 import { forOrganizationId, type Scope } from '../tenancy/scope.ts';
 import type { ScopedClients, ScopedDb, ScopedTx } from '../tenancy/scoped-client.ts';
+import { noteOrganization } from './access-log.ts';
 
 /**
  * `GET /exports/<id>?token=…`: a finished export's NDJSON, streamed chunk by chunk from the
@@ -109,6 +110,8 @@ async function download(
     data: { downloadTokenId: null },
   });
   if (count !== 1) return null;
+  // The link was good: the request's lines (its access line among them) name the organization.
+  noteOrganization(organization.id);
   return new Response(chunkStream(db, claims.organizationId, claims.exportId), {
     headers: {
       'content-type': 'application/x-ndjson; charset=utf-8',

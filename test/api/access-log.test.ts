@@ -1,24 +1,10 @@
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PATH } from '../../src/admin/endpoint.ts';
 import { demoTable } from '../../src/db/demo-log.ts';
 import { REQUEST_LIMITS } from '../../src/http/limits.ts';
-import { createLogger, logFormat } from '../../src/logging.ts';
+import { logFormat } from '../../src/logging.ts';
 import { createTestApi, type Org, signUpOrg, TEST_SECRET, type TestApi } from '../support/api.ts';
-
-type Line = Record<string, unknown>;
-
-/** The app's own logger (createLogger), writing its JSON lines into memory. */
-function capturedLogger() {
-  const lines: Line[] = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { lines, logger: createLogger('debug', { destination }) };
-}
+import { capturedLogger } from '../support/log-lines.ts';
 
 const UUID = /^[0-9a-f-]{36}$/;
 

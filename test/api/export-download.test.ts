@@ -5,6 +5,7 @@ import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import { decodeGlobalId, encodeGlobalId } from '../../src/schema/ids.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 import { parseExport } from '../support/exports.ts';
+import { capturedLogger } from '../support/log-lines.ts';
 
 /**
  * `GET /exports/<id>?token=…`: a link from `createExportDownloadLink` downloads its export once;
@@ -17,6 +18,7 @@ let a: Org;
 let b: Org;
 let aExport: string;
 let bExport: string;
+const log = capturedLogger();
 
 const LINK = 'mutation($id: ID!) { createExportDownloadLink(id: $id) }';
 const WAIT = { timeout: 20_000, interval: 100 } as const;
@@ -49,7 +51,7 @@ async function expectMissing(path: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  t = await createTestApi({ jobs: true });
+  t = await createTestApi({ jobs: true, logger: log.logger });
   system = createSystemClient(t.database);
   a = await signUpOrg(t, 'acme');
   b = await signUpOrg(t, 'globex');
@@ -76,6 +78,19 @@ describe('export download', () => {
     expect(lines[0]).toMatchObject({ format: 'scopegraph-ndjson/1' });
     expect(lines.some((line) => line.model === 'Post')).toBe(true);
     await expectMissing(path);
+  });
+
+  it("the access line of a download names the export's organization; a refused one names none", async () => {
+    const path = await linkFor(a, aExport);
+    const accessLine = async (requestId: string) => {
+      await t.fetch({ path, method: 'GET', headers: { 'x-request-id': requestId } });
+      return log.lines.find((l) => l.msg === 'http request' && l.requestId === requestId);
+    };
+    const { id: organizationId } = await system.organization.findUniqueOrThrow({
+      where: { slug: a.slug },
+    });
+    expect(await accessLine('download-1')).toMatchObject({ status: 200, organizationId });
+    expect(await accessLine('download-2')).toMatchObject({ status: 404, organizationId: null });
   });
 
   it('a new link replaces the old one; two concurrent uses of one link: one 200, one 404', async () => {
