@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,12 +22,19 @@ function liveProcess() {
 /** A pid that no process has now. */
 const deadPid = () => spawnSync('true').pid as number;
 
-function writeLock(lockFile: string, pid: number) {
+function writeLock(lockFile: string, pid: number, extra: Record<string, unknown> = {}) {
   writeFileSync(
     lockFile,
-    JSON.stringify({ pid, startedAt: '2026-01-01T00:00:00.000Z', host: 'h' }),
+    JSON.stringify({ pid, startedAt: '2026-01-01T00:00:00.000Z', host: 'h', ...extra }),
   );
 }
+
+/** The kernel's start time of a pid, as the lock records it (Linux). */
+function startTicks(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] as string;
+}
+const hasProc = existsSync('/proc/self/stat');
 
 describe('one process per data directory', () => {
   it('refuses a second open of one directory, naming the holder; open again once closed', async () => {
@@ -65,6 +72,44 @@ describe('one process per data directory', () => {
     expect(ownerOf(lock.file).pid).toBe(process.pid);
     lock.release();
     expect(() => readFileSync(lock.file)).toThrow(/ENOENT/);
+  });
+
+  it.runIf(hasProc)('a reused pid: the lock of a process that started earlier is stale', () => {
+    const dataDir = path.join(root, 'reused');
+    const other = liveProcess();
+    try {
+      // Its own start time: the lock is that process's, and holds.
+      writeLock(`${dataDir}.lock`, other.pid, { startTicks: startTicks(other.pid) });
+      expect(() => lockDataDir(dataDir)).toThrow(DataDirLocked);
+      // Another start time: the pid now belongs to a later process, and the lock is stale.
+      writeLock(`${dataDir}.lock`, other.pid, { startTicks: '1' });
+      const lock = lockDataDir(dataDir);
+      expect(ownerOf(lock.file)).toMatchObject({
+        pid: process.pid,
+        startTicks: startTicks(process.pid),
+      });
+      lock.release();
+    } finally {
+      other.stop();
+    }
+  });
+
+  it('a stale lock another process is taking over right now is left to it', () => {
+    const dataDir = path.join(root, 'racing');
+    writeLock(`${dataDir}.lock`, deadPid());
+    const other = liveProcess();
+    try {
+      writeLock(`${dataDir}.lock.takeover`, other.pid);
+      expect(() => lockDataDir(dataDir)).toThrow(DataDirLocked);
+      // That process finished (it removes the takeover file): the stale lock is taken over.
+      rmSync(`${dataDir}.lock.takeover`);
+      const lock = lockDataDir(dataDir);
+      expect(ownerOf(lock.file).pid).toBe(process.pid);
+      lock.release();
+      expect(existsSync(`${dataDir}.lock.takeover`)).toBe(false);
+    } finally {
+      other.stop();
+    }
   });
 
   it('a second npm start on a locked directory exits non-zero with the message', {
