@@ -20,7 +20,7 @@ import { openDatabase } from '../../src/db/database.ts';
 import { createEventBus } from '../../src/events/bus.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
 import { useSecurityHeaders } from '../../src/http/edge.ts';
-import { edgePlugins } from '../../src/http/edge-plugins.ts';
+import { EDGE_YOGA_OPTIONS, edgePlugins } from '../../src/http/edge-plugins.ts';
 import { maskError } from '../../src/http/error-masking.ts';
 import {
   requestIdOf,
@@ -81,6 +81,7 @@ try {
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: '/graphql',
+    ...EDGE_YOGA_OPTIONS,
     landingPage: false,
     graphiql: false,
     batching: { limit: 10 },

@@ -4,7 +4,7 @@ import type { SystemClient } from '../db/system.ts';
 import { Unauthenticated } from '../errors.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { ClientOf } from '../http/client-address.ts';
-import { edgePlugins } from '../http/edge-plugins.ts';
+import { EDGE_YOGA_OPTIONS, edgePlugins } from '../http/edge-plugins.ts';
 import { maskError } from '../http/error-masking.ts';
 import { requestIdOf, useRequestLog, yogaLogger } from '../http/request-log.ts';
 import type { JobQueue } from '../jobs/queue.ts';
@@ -85,6 +85,7 @@ function createAdminYoga(options: AdminEndpointOptions) {
   return createYoga<AdminServerContext, AdminContext>({
     schema: adminSchema,
     graphqlEndpoint: ADMIN_PATH,
+    ...EDGE_YOGA_OPTIONS,
     landingPage: false,
     graphiql: false,
     // CORS and the security headers are the main Yoga's, applied on the way out (src/http/edge.ts):

@@ -11,6 +11,14 @@ import {
   useWellFormedVariables,
 } from './limits.ts';
 
+/**
+ * Options every Yoga of the API passes to createYoga with edgePlugins. `maxRequestBodySize:
+ * false` turns off Yoga's own body limit (25 MB by default, a TransformStream piped through on
+ * every request): useRequestBodyLimit below is the one limit, with the same 413 and code
+ * (REQUEST_ENTITY_TOO_LARGE), the limit in its message, and the connection closed.
+ */
+export const EDGE_YOGA_OPTIONS = { maxRequestBodySize: false } as const;
+
 /** GraphQL limits of every Yoga, next to src/http/limits.ts's and the schema's cost limit. */
 export const EDGE_LIMITS = { aliases: 30 } as const;
 

@@ -26,7 +26,7 @@ import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { noteOrganization, useAccessLog } from './access-log.ts';
 import { clientAddress } from './client-address.ts';
 import { corsFor, useSecurityHeaders } from './edge.ts';
-import { edgePlugins } from './edge-plugins.ts';
+import { EDGE_YOGA_OPTIONS, edgePlugins } from './edge-plugins.ts';
 import { maskError } from './error-masking.ts';
 import { createExportLinks, useExportDownload } from './export-download.ts';
 import { REQUEST_LIMITS } from './limits.ts';
@@ -122,6 +122,7 @@ export function createApi(options: ApiOptions): Api {
   const yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
+    ...EDGE_YOGA_OPTIONS,
     landingPage: false,
     cors: corsFor(options.corsOrigins ?? []),
     batching: { limit: LIMITS.batch },
