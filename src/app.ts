@@ -15,6 +15,7 @@ import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger, logFormat } from './logging.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export type App = Api &
   Readonly<{
@@ -110,9 +111,17 @@ export async function startApp(config: Config): Promise<App> {
         logger.warn({ err: error }, 'credential limits: Redis error'),
       )
     : memoryWindowLogs();
+  // Loads the OpenTelemetry SDK only when an OTLP endpoint is configured.
+  const tracing = config.tracing ? await startTracing(config.tracing) : undefined;
+  if (config.tracing) {
+    const { origin, pathname } = new URL(config.tracing.endpoint); // no credentials in the log
+    logger.info({ endpoint: `${origin}${pathname}` }, 'tracing: OTLP export');
+  }
   const api = createApi({
     database,
     events,
+    metrics: { token: config.metricsToken },
+    tracing,
     jobs,
     electricUrl: config.electricUrl,
     tokens,
@@ -153,6 +162,7 @@ export async function startApp(config: Config): Promise<App> {
       logger.info({ events: events.kind }, 'shutdown: subscription events and limits closed');
       await database.close();
       logger.info({ database: database.location }, 'shutdown: database closed');
+      await tracing?.shutdown(); // sends the spans still buffered
     },
   });
 }

@@ -21,6 +21,8 @@ import type { JobQueue } from '../jobs/queue.ts';
 import { scopedJobs } from '../jobs/scoped.ts';
 import { jobHandlers } from '../jobs/workers.ts';
 import type { Logger } from '../logging.ts';
+import { type MetricsOptions, useMetrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { noteOrganization, useAccessLog } from './access-log.ts';
@@ -61,6 +63,10 @@ export type ApiOptions = Readonly<{
    * src/auth/passwords.ts). Unset: the production defaults, with the limits in memory.
    */
   credentials?: CredentialOptions;
+  /** GET /metrics (src/observability/metrics.ts), behind METRICS_TOKEN; unset, none. */
+  metrics?: MetricsOptions;
+  /** OpenTelemetry spans (src/observability/tracing.ts); unset, none. */
+  tracing?: Tracing | undefined;
 }>;
 
 export type CredentialOptions = Readonly<{
@@ -148,6 +154,13 @@ export function createApi(options: ApiOptions): Api {
       return ctx;
     },
     plugins: [
+      ...(options.tracing ? [options.tracing.plugin] : []),
+      // GET /metrics for a scraper with the METRICS_TOKEN bearer: src/observability/metrics.ts.
+      useMetrics(options.metrics ?? { token: undefined }, {
+        database,
+        jobs: options.jobs,
+        openStreams: () => streamSlots.count(),
+      }),
       // Times every request and sees every answer, refusals included: src/http/access-log.ts.
       useAccessLog(logger),
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.
