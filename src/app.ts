@@ -15,6 +15,7 @@ import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger, logFormat } from './logging.ts';
+import { loadMetrics } from './observability/metrics.ts';
 import { startTracing } from './observability/tracing.ts';
 
 export type App = Api &
@@ -120,7 +121,7 @@ export async function startApp(config: Config): Promise<App> {
   const api = createApi({
     database,
     events,
-    metrics: { token: config.metricsToken },
+    metrics: config.metricsToken ? await loadMetrics({ token: config.metricsToken }) : undefined,
     tracing,
     jobs,
     electricUrl: config.electricUrl,
@@ -162,7 +163,11 @@ export async function startApp(config: Config): Promise<App> {
       logger.info({ events: events.kind }, 'shutdown: subscription events and limits closed');
       await database.close();
       logger.info({ database: database.location }, 'shutdown: database closed');
-      await tracing?.shutdown(); // sends the spans still buffered
+      if (tracing) {
+        const failure = await tracing.shutdown(); // sends the spans still buffered
+        if (failure) logger.warn({ reason: failure }, 'shutdown: the last spans were not exported');
+        else logger.info('shutdown: traces exported');
+      }
     },
   });
 }

@@ -21,7 +21,7 @@ import type { JobQueue } from '../jobs/queue.ts';
 import { scopedJobs } from '../jobs/scoped.ts';
 import { jobHandlers } from '../jobs/workers.ts';
 import type { Logger } from '../logging.ts';
-import { type MetricsOptions, useMetrics } from '../observability/metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
@@ -63,8 +63,8 @@ export type ApiOptions = Readonly<{
    * src/auth/passwords.ts). Unset: the production defaults, with the limits in memory.
    */
   credentials?: CredentialOptions;
-  /** GET /metrics (src/observability/metrics.ts), behind METRICS_TOKEN; unset, none. */
-  metrics?: MetricsOptions;
+  /** GET /metrics (src/observability/metrics.ts: loadMetrics), behind METRICS_TOKEN; unset, none. */
+  metrics?: Metrics | undefined;
   /** OpenTelemetry spans (src/observability/tracing.ts); unset, none. */
   tracing?: Tracing | undefined;
 }>;
@@ -156,11 +156,9 @@ export function createApi(options: ApiOptions): Api {
     plugins: [
       ...(options.tracing ? [options.tracing.plugin] : []),
       // GET /metrics for a scraper with the METRICS_TOKEN bearer: src/observability/metrics.ts.
-      useMetrics(options.metrics ?? { token: undefined }, {
-        database,
-        jobs: options.jobs,
-        openStreams: () => streamSlots.count(),
-      }),
+      ...(options.metrics
+        ? [options.metrics({ database, jobs: options.jobs, openStreams: streamSlots.count })]
+        : []),
       // Times every request and sees every answer, refusals included: src/http/access-log.ts.
       useAccessLog(logger),
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.

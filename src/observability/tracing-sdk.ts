@@ -144,9 +144,25 @@ export function createTracing(config: TracingConfig): Tracing {
   return Object.freeze({
     plugin,
     flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    // A collector that is down must neither crash nor hold up the exit: bounded, never rejects.
+    shutdown: async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve('timed out'), SHUTDOWN_TIMEOUT_MS).unref();
+      });
+      try {
+        return await Promise.race([provider.shutdown().then(() => null), timeout]);
+      } catch (error) {
+        return error instanceof Error ? error.message : String(error);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   });
 }
+
+/** How long shutdown waits for the last spans to reach the collector. */
+const SHUTDOWN_TIMEOUT_MS = 3_000;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';

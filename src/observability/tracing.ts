@@ -19,7 +19,8 @@ export type Tracing = Readonly<{
   plugin: Plugin;
   /** Sends the spans still buffered (tests; shutdown does it too). */
   flush: () => Promise<void>;
-  shutdown: () => Promise<void>;
+  /** Sends the last spans (bounded to a few seconds); the export's failure, or null. */
+  shutdown: () => Promise<string | null>;
 }>;
 
 export async function startTracing(config: TracingConfig): Promise<Tracing> {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadMetrics } from '../../src/observability/metrics.ts';
 import { createTestApi, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 const TOKEN = 'metrics-token-that-is-long-enough-0123456789';
@@ -46,7 +47,7 @@ describe('GET /metrics', () => {
   let organizationIds: string[];
 
   beforeAll(async () => {
-    t = await createTestApi({ jobs: true, api: { metrics: { token: TOKEN } } });
+    t = await createTestApi({ jobs: true, api: { metrics: await loadMetrics({ token: TOKEN }) } });
     orgs = [await signUpOrg(t, 'metrics-a'), await signUpOrg(t, 'metrics-b')];
     const db = await t.database.adapter.connect();
     const rows = await db.queryRaw({ sql: 'SELECT id FROM organizations', args: [], argTypes: [] });
@@ -135,7 +136,9 @@ describe('GET /metrics bounds its labels', () => {
   let t: TestApi;
   let org: Org;
   beforeAll(async () => {
-    t = await createTestApi({ api: { metrics: { token: TOKEN, maxOperationNames: 3 } } });
+    t = await createTestApi({
+      api: { metrics: await loadMetrics({ token: TOKEN, maxOperationNames: 3 }) },
+    });
     org = await signUpOrg(t, 'metrics-cap');
   });
   afterAll(() => t.close());

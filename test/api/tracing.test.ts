@@ -147,24 +147,32 @@ describe('tracing is configured the OpenTelemetry way', () => {
   });
 });
 
-describe('off, the SDK is never loaded', () => {
+describe('off, neither the tracing SDK nor prom-client is loaded', () => {
   const SRC = path.resolve(import.meta.dirname, '../../src');
   const files = (readdirSync(SRC, { recursive: true }) as string[])
     .filter((file) => file.endsWith('.ts') && !file.startsWith('generated'))
     .map((file) => ({ file, text: readFileSync(path.join(SRC, file), 'utf8') }));
 
-  it('only src/observability/tracing-sdk.ts imports the SDK, and only by a dynamic import', () => {
-    const staticImport = (from: RegExp) =>
-      files
-        .filter(({ text }) =>
-          [...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gms)].some(
-            (m) => !/^\s*import\s+type\b/.test(m[0]) && from.test(m[1] ?? ''),
-          ),
-        )
-        .map(({ file }) => file);
-    expect(staticImport(/^@opentelemetry\/(?!api$)/)).toEqual(['observability/tracing-sdk.ts']);
-    expect(staticImport(/tracing-sdk\.ts$/)).toEqual([]);
-    const dynamic = files.filter(({ text }) => /import\('\.\/tracing-sdk\.ts'\)/.test(text));
-    expect(dynamic.map(({ file }) => file)).toEqual(['observability/tracing.ts']);
+  const staticImporters = (from: RegExp) =>
+    files
+      .filter(({ text }) =>
+        [...text.matchAll(/^\s*(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gms)].some(
+          (m) => !/^\s*import\s+type\b/.test(m[0]) && from.test(m[1] ?? ''),
+        ),
+      )
+      .map(({ file }) => file);
+  const dynamicImporters = (module: string) =>
+    files.filter(({ text }) => text.includes(`import('./${module}')`)).map(({ file }) => file);
+
+  it('only tracing-sdk.ts imports the SDK, and only tracing.ts loads it, on demand', () => {
+    expect(staticImporters(/^@opentelemetry\/(?!api$)/)).toEqual(['observability/tracing-sdk.ts']);
+    expect(staticImporters(/tracing-sdk\.ts$/)).toEqual([]);
+    expect(dynamicImporters('tracing-sdk.ts')).toEqual(['observability/tracing.ts']);
+  });
+
+  it('only metrics-registry.ts imports prom-client, and only metrics.ts loads it, on demand', () => {
+    expect(staticImporters(/^prom-client$/)).toEqual(['observability/metrics-registry.ts']);
+    expect(staticImporters(/metrics-registry\.ts$/)).toEqual([]);
+    expect(dynamicImporters('metrics-registry.ts')).toEqual(['observability/metrics.ts']);
   });
 });
