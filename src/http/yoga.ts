@@ -94,7 +94,10 @@ const LIMITS = { batch: 10 } as const;
 
 /** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
 export function createApi(options: ApiOptions): Api {
-  const { database, tokens, logger } = options;
+  const { tokens, logger } = options;
+  const database = options.tracing // a span per statement (src/observability/tracing.ts)
+    ? { ...options.database, adapter: options.tracing.traceDatabase(options.database.adapter) }
+    : options.database;
   // Used here for two things only: sign-up/sign-in and the readiness check. Never in a context.
   const system = createSystemClient(database);
   const scoped = createScopedClients(database.adapter);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   type Context as OtelContext,
   ROOT_CONTEXT,
@@ -9,6 +10,12 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type {
+  SqlDriverAdapter,
+  SqlMigrationAwareDriverAdapterFactory,
+  SqlQuery,
+  Transaction,
+} from '@prisma/driver-adapter-utils';
 import { type ExecutionResult, getOperationAST } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Context } from '../context.ts';
@@ -39,6 +46,8 @@ export function createTracing(config: TracingConfig): Tracing {
   });
   const tracer = provider.getTracer('scopegraph');
   const requests = new WeakMap<Request, { span: Span; context: OtelContext }>();
+  // The span a database query belongs under: the request's, or its operation's once it runs.
+  const active = new AsyncLocalStorage<OtelContext>();
   const operations = new WeakMap<object, Span>();
 
   const child = (request: Request | undefined, name: string) => {
@@ -70,7 +79,7 @@ export function createTracing(config: TracingConfig): Tracing {
       if (ctx.request) span.setAttribute(ATTRIBUTES.requestId, requestIdOf(ctx.request));
       const end = () => span.end();
       try {
-        const result = wrapped();
+        const result = active.run(trace.setSpan(ROOT_CONTEXT, span), wrapped);
         if (isThenable(result)) return Promise.resolve(result).finally(end) as T;
         end();
         return result;
@@ -118,8 +127,9 @@ export function createTracing(config: TracingConfig): Tracing {
           },
           ROOT_CONTEXT,
         );
-        requests.set(request, { span, context: trace.setSpan(ROOT_CONTEXT, span) });
-        return wrapped();
+        const context = trace.setSpan(ROOT_CONTEXT, span);
+        requests.set(request, { span, context });
+        return active.run(context, wrapped);
       },
       parse: phase('graphql.parse'),
       validate: phase('graphql.validate'),
@@ -141,8 +151,59 @@ export function createTracing(config: TracingConfig): Tracing {
       entry.span.end();
     },
   };
+  /** A CLIENT span per statement sent while a request is handled (none outside requests). */
+  const traceDatabase = <F extends SqlMigrationAwareDriverAdapterFactory>(factory: F): F => {
+    const traced = <T extends SqlDriverAdapter | Transaction>(target: T): T =>
+      new Proxy(target, {
+        get(object, property, receiver) {
+          const value = Reflect.get(object, property, receiver);
+          if (property === 'queryRaw' || property === 'executeRaw') {
+            return async (query: SqlQuery) => {
+              const parent = active.getStore();
+              if (!parent) return (value as (q: SqlQuery) => Promise<unknown>).call(object, query);
+              const span = tracer.startSpan(
+                'db.query',
+                {
+                  kind: SpanKind.CLIENT,
+                  attributes: {
+                    'db.system.name': 'postgresql',
+                    // Parameterized: the values travel apart, in `args`, and are not recorded.
+                    'db.query.text': query.sql.slice(0, 2_000),
+                  },
+                },
+                parent,
+              );
+              try {
+                return await (value as (q: SqlQuery) => Promise<unknown>).call(object, query);
+              } catch (error) {
+                span.setStatus({ code: SpanStatusCode.ERROR });
+                throw error;
+              } finally {
+                span.end();
+              }
+            };
+          }
+          if (property === 'startTransaction') {
+            return async (...args: unknown[]) =>
+              traced(
+                await (value as (...a: unknown[]) => Promise<Transaction>).apply(object, args),
+              );
+          }
+          return typeof value === 'function' ? value.bind(object) : value;
+        },
+      });
+    return new Proxy(factory, {
+      get(object, property, receiver) {
+        if (property === 'connect') return async () => traced(await object.connect());
+        const value = Reflect.get(object, property, receiver);
+        return typeof value === 'function' ? value.bind(object) : value;
+      },
+    });
+  };
+
   return Object.freeze({
     plugin,
+    traceDatabase,
     flush: () => provider.forceFlush(),
     // A collector that is down must neither crash nor hold up the exit: bounded, never rejects.
     shutdown: async () => {

@@ -1,3 +1,4 @@
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import type { Plugin } from 'graphql-yoga';
 
 /**
@@ -17,6 +18,8 @@ export type TracingConfig = Readonly<{
 export type Tracing = Readonly<{
   /** Spans for the HTTP request and GraphQL parse, validate and execute (src/http/yoga.ts). */
   plugin: Plugin;
+  /** The database adapter with a span for each statement a request sends. */
+  traceDatabase: <F extends SqlMigrationAwareDriverAdapterFactory>(factory: F) => F;
   /** Sends the spans still buffered (tests; shutdown does it too). */
   flush: () => Promise<void>;
   /** Sends the last spans (bounded to a few seconds); the export's failure, or null. */

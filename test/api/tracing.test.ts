@@ -100,7 +100,9 @@ describe('OpenTelemetry tracing, exported over OTLP/HTTP', () => {
     expect(request.name).toBe('POST /graphql');
     expect(request.service).toBe('scopegraph-test');
     expect(attribute(request, ATTRIBUTES.organizationId)).toBe(organizationId);
-    const children = receiver.spans.filter((s) => s.parentSpanId === request.spanId);
+    const children = receiver.spans.filter(
+      (s) => s.parentSpanId === request.spanId && s.name !== 'db.query',
+    );
     expect(children.every((s) => s.traceId === request.traceId)).toBe(true);
     expect(children.map((s) => s.name).sort()).toEqual(
       ['graphql.parse', 'graphql.validate', 'query Feed'].sort(),
@@ -110,6 +112,19 @@ describe('OpenTelemetry tracing, exported over OTLP/HTTP', () => {
     expect(operation && attribute(operation, ATTRIBUTES.requestId)).toBe('traced-1');
     expect(operation && attribute(operation, 'graphql.operation.name')).toBe('Feed');
     expect(operation && attribute(operation, 'graphql.operation.type')).toBe('query');
+    // The statements the operation sent, as CLIENT spans under it, without their values.
+    const statements = receiver.spans.filter(
+      (s) => s.name === 'db.query' && s.parentSpanId === operation?.spanId,
+    );
+    expect(statements.length).toBeGreaterThan(0);
+    expect(statements.every((s) => s.kind === 3 && s.traceId === request.traceId)).toBe(true);
+    expect(statements.some((s) => /\bFROM\b/i.test(attribute(s, 'db.query.text') ?? ''))).toBe(
+      true,
+    );
+    const texts = receiver.spans.map((s) => attribute(s, 'db.query.text') ?? '');
+    expect(
+      texts.filter((text) => text.includes('owner@example.com') || text.includes(organizationId)),
+    ).toEqual([]);
   });
 
   it('an anonymous caller has no organization attribute', async () => {
