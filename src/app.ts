@@ -15,6 +15,8 @@ import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger, logFormat } from './logging.ts';
+import { loadMetrics } from './observability/metrics.ts';
+import { startTracing } from './observability/tracing.ts';
 
 export type App = Api &
   Readonly<{
@@ -110,9 +112,17 @@ export async function startApp(config: Config): Promise<App> {
         logger.warn({ err: error }, 'credential limits: Redis error'),
       )
     : memoryWindowLogs();
+  // Loads the OpenTelemetry SDK only when an OTLP endpoint is configured.
+  const tracing = config.tracing ? await startTracing(config.tracing) : undefined;
+  if (config.tracing) {
+    const { origin, pathname } = new URL(config.tracing.endpoint); // no credentials in the log
+    logger.info({ endpoint: `${origin}${pathname}` }, 'tracing: OTLP export');
+  }
   const api = createApi({
     database,
     events,
+    metrics: config.metricsToken ? await loadMetrics({ token: config.metricsToken }) : undefined,
+    tracing,
     jobs,
     electricUrl: config.electricUrl,
     tokens,
@@ -153,6 +163,11 @@ export async function startApp(config: Config): Promise<App> {
       logger.info({ events: events.kind }, 'shutdown: subscription events and limits closed');
       await database.close();
       logger.info({ database: database.location }, 'shutdown: database closed');
+      if (tracing) {
+        const failure = await tracing.shutdown(); // sends the spans still buffered
+        if (failure) logger.warn({ reason: failure }, 'shutdown: the last spans were not exported');
+        else logger.info('shutdown: traces exported');
+      }
     },
   });
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DEFAULT_HASHING } from './auth/passwords.ts';
 import { parseTrustProxy } from './http/client-address.ts';
 import type { LogFormat } from './logging.ts';
+import { parseOtlpHeaders, type TracingConfig, tracesEndpoint } from './observability/tracing.ts';
 
 /** Everything the API reads from its environment, read once at start-up. */
 export type Config = Readonly<{
@@ -60,6 +61,13 @@ export type Config = Readonly<{
    * before it cuts them (src/http/shutdown.ts). Default 10000.
    */
   shutdownGraceMs: number;
+  /** METRICS_TOKEN: the bearer GET /metrics asks for (src/observability/metrics.ts); unset, off. */
+  metricsToken: string | undefined;
+  /**
+   * OpenTelemetry tracing (src/observability/tracing.ts): on when an OTLP endpoint is set
+   * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces).
+   */
+  tracing: TracingConfig | undefined;
 }>;
 
 /** An environment that does not validate; the message names every bad variable. */
@@ -122,6 +130,19 @@ function parseConfig(env: NodeJS.ProcessEnv): Config {
     host: e.HOST ?? (production ? undefined : '127.0.0.1'),
     passwordHashConcurrency: e.PASSWORD_HASH_CONCURRENCY ?? DEFAULT_HASHING.concurrency,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS ?? 10_000,
+    metricsToken: e.METRICS_TOKEN,
+    tracing: tracingOf(e),
+  });
+}
+
+function tracingOf(e: z.infer<typeof variables>): TracingConfig | undefined {
+  const endpoint = tracesEndpoint(e);
+  if (!endpoint) return undefined;
+  const headers = e.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? e.OTEL_EXPORTER_OTLP_HEADERS;
+  return Object.freeze({
+    endpoint,
+    serviceName: e.OTEL_SERVICE_NAME ?? 'scopegraph',
+    ...(headers ? { headers } : {}),
   });
 }
 
@@ -254,6 +275,17 @@ const variables = z.object({
   CORS_ORIGINS: variable('origins (scheme://host[:port]), comma-separated', origins),
   PASSWORD_HASH_CONCURRENCY: variable('a positive integer', integer(1)),
   SHUTDOWN_GRACE_MS: variable('a positive integer (milliseconds)', integer(1)),
+  METRICS_TOKEN: variable('at least 32 characters', secret),
+  OTEL_EXPORTER_OTLP_ENDPOINT: variable('an http:// or https:// URL', url('http:', 'https:')),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: variable(
+    'an http:// or https:// URL (…/v1/traces)',
+    url('http:', 'https:'),
+  ),
+  OTEL_EXPORTER_OTLP_HEADERS: variable('key=value pairs, comma-separated', parseOtlpHeaders),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: variable('key=value pairs, comma-separated', parseOtlpHeaders),
+  OTEL_SERVICE_NAME: variable('a service name', text),
+  OTEL_SDK_DISABLED: variable('true or false', boolean),
+  OTEL_TRACES_EXPORTER: variable('otlp or none', oneOf(['otlp', 'none'])),
 });
 
 /** Every variable the configuration reads (the README's table and .env.example list these). */

@@ -20,6 +20,8 @@ export type Database = Readonly<{
   adapter: SqlMigrationAwareDriverAdapterFactory;
   /** Where the job queue (src/jobs/queue.ts) keeps its tables: the same database. */
   jobBackend: Readonly<{ kind: 'pglite'; pglite: PGlite } | { kind: 'postgres'; url: string }>;
+  /** The connection pool's use, for /metrics (src/observability/metrics.ts); none on PGlite. */
+  pool?: () => Readonly<{ total: number; idle: number; waiting: number }>;
   close: () => Promise<void>;
 }>;
 
@@ -89,6 +91,7 @@ function openServer(url: string, max: number): Database {
     location: `postgres ${location.host}${location.pathname}`,
     adapter: new PrismaPg(pool),
     jobBackend: { kind: 'postgres' as const, url },
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
   });
 }

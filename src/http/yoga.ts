@@ -21,6 +21,8 @@ import type { JobQueue } from '../jobs/queue.ts';
 import { scopedJobs } from '../jobs/scoped.ts';
 import { jobHandlers } from '../jobs/workers.ts';
 import type { Logger } from '../logging.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Tracing } from '../observability/tracing.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { noteOrganization, useAccessLog } from './access-log.ts';
@@ -61,6 +63,10 @@ export type ApiOptions = Readonly<{
    * src/auth/passwords.ts). Unset: the production defaults, with the limits in memory.
    */
   credentials?: CredentialOptions;
+  /** GET /metrics (src/observability/metrics.ts: loadMetrics), behind METRICS_TOKEN; unset, none. */
+  metrics?: Metrics | undefined;
+  /** OpenTelemetry spans (src/observability/tracing.ts); unset, none. */
+  tracing?: Tracing | undefined;
 }>;
 
 export type CredentialOptions = Readonly<{
@@ -88,7 +94,10 @@ const LIMITS = { batch: 10 } as const;
 
 /** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
 export function createApi(options: ApiOptions): Api {
-  const { database, tokens, logger } = options;
+  const { tokens, logger } = options;
+  const database = options.tracing // a span per statement (src/observability/tracing.ts)
+    ? { ...options.database, adapter: options.tracing.traceDatabase(options.database.adapter) }
+    : options.database;
   // Used here for two things only: sign-up/sign-in and the readiness check. Never in a context.
   const system = createSystemClient(database);
   const scoped = createScopedClients(database.adapter);
@@ -149,6 +158,11 @@ export function createApi(options: ApiOptions): Api {
       return ctx;
     },
     plugins: [
+      ...(options.tracing ? [options.tracing.plugin] : []),
+      // GET /metrics for a scraper with the METRICS_TOKEN bearer: src/observability/metrics.ts.
+      ...(options.metrics
+        ? [options.metrics({ database, jobs: options.jobs, openStreams: streamSlots.count })]
+        : []),
       // Times every request and sees every answer, refusals included: src/http/access-log.ts.
       useAccessLog(logger),
       // Its own route and Yoga, /admin/graphql, behind the admin token: src/admin/endpoint.ts.

@@ -89,11 +89,23 @@ export type JobQueue = Readonly<{
   waiting: (name: JobName, organizationId: string, limit: number) => Promise<number>;
   /** A job's state, or null when it is not (or no longer) stored. */
   state: (name: JobName, id: string) => Promise<JobState | null>;
+  /** Each queue's stored jobs by state, and the attempts that failed in this process (/metrics). */
+  stats: () => Promise<QueueStats[]>;
   /**
    * Stops the workers after their current job (waiting up to `timeoutMs`, 5 s by default),
    * then the queue. Every call returns the same stop.
    */
   close: (timeoutMs?: number) => Promise<void>;
+}>;
+
+export type QueueStats = Readonly<{
+  queue: string;
+  queued: number;
+  active: number;
+  /** Failed jobs still stored (a rolling count, bounded by the retention). */
+  failed: number;
+  /** Attempts that threw in this process's workers since it started (retries included). */
+  failedAttempts: number;
 }>;
 
 export type JobQueueOptions = Readonly<{
@@ -137,6 +149,7 @@ export async function createJobQueue(
   }
 
   let closing: Promise<void> | undefined;
+  const failedAttempts = new Map<string, number>();
   return Object.freeze({
     kind: backend.kind,
     send: async (name, data, sendOptions = {}) => {
@@ -166,6 +179,7 @@ export async function createJobQueue(
               });
               logger.debug({ job: name, id: job.id, ms: performance.now() - started }, 'job done');
             } catch (error) {
+              failedAttempts.set(name, (failedAttempts.get(name) ?? 0) + 1);
               logger.warn(
                 { err: error, job: name, id: job.id, retryCount: job.retryCount },
                 'job failed',
@@ -200,6 +214,19 @@ export async function createJobQueue(
     waiting: async (name, organizationId, limit) =>
       (await boss.findJobs(name, { data: { organizationId }, queued: true, limit })).length,
     state: async (name, id) => (await boss.findJobs(name, { id }))[0]?.state ?? null,
+    stats: () =>
+      Promise.all(
+        [...JOB_NAMES, DEAD_LETTERS].map(async (queue) => {
+          const stored = await boss.getQueue(queue);
+          return {
+            queue,
+            queued: stored?.queuedCount ?? 0,
+            active: stored?.activeCount ?? 0,
+            failed: stored?.failedCount ?? 0,
+            failedAttempts: failedAttempts.get(queue) ?? 0,
+          };
+        }),
+      ),
     close: (timeoutMs = 5_000) => {
       closing ??= boss.stop({ graceful: true, timeout: timeoutMs });
       return closing;
