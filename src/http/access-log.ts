@@ -1,9 +1,13 @@
 import type { Plugin } from 'graphql-yoga';
 import { currentRequestFields, type Logger, withRequestFields } from '../logging.ts';
+import { METRICS_PATH } from '../observability/metrics.ts';
 import { requestIdOf } from './request-log.ts';
 
-/** Probes a load balancer sends every few seconds: logged at debug, not info. */
-const PROBES = new Set(['/health', '/live']);
+/**
+ * Probes a load balancer sends every few seconds, and Prometheus's scrapes: logged at debug, not
+ * info.
+ */
+const PROBES = new Set(['/health', '/live', METRICS_PATH]);
 
 const started = new WeakMap<Request, number>();
 

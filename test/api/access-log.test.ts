@@ -103,6 +103,9 @@ describe('one access line per HTTP request, refusals included', () => {
   it('health probes are logged at debug; a token is never logged', async () => {
     await t.fetch({ method: 'GET', path: '/live', headers: { 'x-request-id': 'live-1' } });
     expect(accessLine('live-1')).toMatchObject({ level: 20, status: 200 });
+    // A scrape of /metrics (off here: 404) is a probe too.
+    await t.fetch({ method: 'GET', path: '/metrics', headers: { 'x-request-id': 'scrape-1' } });
+    expect(accessLine('scrape-1')).toMatchObject({ level: 20, path: '/metrics' });
     expect(JSON.stringify(lines)).not.toContain(org.owner.token);
   });
 });
