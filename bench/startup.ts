@@ -1,15 +1,20 @@
 // `npm run bench:startup`: time from `npm start` to the first GraphQL answer on the embedded
-// database, cold (an empty DATA_DIR: PGlite creates its cluster, migrations and the demo seed
-// run) and warm (the same directory again), in alternating rounds. The server logs each start-up
-// phase at debug level (src/app.ts, `startup: …`); the median of each is reported beside the
-// totals. Writes bench/results/<date>-startup.md.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// database, cold (an empty DATA_DIR: PGlite's cluster is loaded from the prepared template, or
+// created by initdb; migrations and the demo seed run) and warm (the same directory again), in
+// alternating rounds, for each way of starting side by side:
+// - development: `npm start` as the README's first command runs it (tsx, the sources);
+// - production: `npm start` with NODE_ENV=production (node dist/server.js, built first);
+// - development without the template (moved aside for those starts): what initdb costs.
+// The server logs each start-up phase at debug level (src/app.ts, `startup: …`); the median of
+// each is reported beside the totals. Writes bench/results/<date>-startup.md.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { prepareTemplate } from '../src/db/pglite-template.ts';
 
 const { values: flags } = parseArgs({
   options: { rounds: { type: 'string', default: '5' }, help: { type: 'boolean', default: false } },
@@ -23,8 +28,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 type Run = Readonly<{ totalMs: number; readyMs: number; phases: Record<string, number> }>;
 
+type Variant = 'development' | 'production' | 'no template';
+const VARIANTS: readonly Variant[] = ['development', 'production', 'no template'];
+
 /** One start: spawn `npm start`, wait for the ready line, send one query, stop the server. */
-async function start(dataDir: string): Promise<Run> {
+async function start(dataDir: string, variant: Variant): Promise<Run> {
   const began = performance.now();
   const child = spawn('npm', ['start', '--silent'], {
     cwd: root,
@@ -34,7 +42,15 @@ async function start(dataDir: string): Promise<Run> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'debug',
       LOG_FORMAT: 'json',
-      NODE_ENV: 'development',
+      NODE_ENV: variant === 'production' ? 'production' : 'development',
+      // The same work in production: the demo seed, a secret, the loopback address.
+      ...(variant === 'production'
+        ? {
+            SEED_DEMO: 'true',
+            JWT_SECRET: 'bench-secret-of-at-least-32-characters',
+            HOST: '127.0.0.1',
+          }
+        : {}),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -81,17 +97,30 @@ const median = (xs: number[]) => {
   return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
 };
 
+// Built once before timing anything (production starts would otherwise build on the first one).
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: root, stdio: 'inherit' });
+const template = await prepareTemplate();
 const loadBefore = os.loadavg();
-const runs: Record<'cold' | 'warm', Run[]> = { cold: [], warm: [] };
+const runs = Object.fromEntries(VARIANTS.map((v) => [v, { cold: [] as Run[], warm: [] as Run[] }]));
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'scopegraph-startup-'));
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    const dir = path.join(scratch, `round-${round}`);
-    mkdirSync(dir);
-    for (const kind of ['cold', 'warm'] as const) {
-      const run = await start(dir);
-      runs[kind].push(run);
-      console.log(`round ${round} ${kind}: first answer ${Math.round(run.totalMs)} ms`);
+    for (const variant of VARIANTS) {
+      const dir = path.join(scratch, `round-${round}-${variant.replace(' ', '-')}`);
+      mkdirSync(dir);
+      const aside = `${template}.aside`;
+      if (variant === 'no template') renameSync(template, aside);
+      try {
+        for (const kind of ['cold', 'warm'] as const) {
+          const run = await start(dir, variant);
+          runs[variant]?.[kind].push(run);
+          console.log(
+            `round ${round} ${variant} ${kind}: first answer ${Math.round(run.totalMs)} ms`,
+          );
+        }
+      } finally {
+        if (existsSync(aside)) renameSync(aside, template);
+      }
     }
   }
 } finally {
@@ -100,28 +129,33 @@ try {
 const loadAfter = os.loadavg();
 
 const ms = (x: number) => `${Math.round(x)}`;
-const phaseNames = [...new Set([...runs.cold, ...runs.warm].flatMap((r) => Object.keys(r.phases)))];
+const all = VARIANTS.flatMap((v) => [...(runs[v]?.cold ?? []), ...(runs[v]?.warm ?? [])]);
+const phaseNames = [...new Set(all.flatMap((r) => Object.keys(r.phases)))];
+const column = (variant: Variant, kind: 'cold' | 'warm') => runs[variant]?.[kind] ?? [];
 const lines = [
   `# Start-up to first answer (embedded database), ${new Date().toISOString().slice(0, 10)}`,
   '',
   `\`npm run bench:startup -- --rounds ${ROUNDS}\`: Node ${process.version}, ${os.cpus().length} CPUs,`,
   `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' ')} after.`,
   'Time from spawning `npm start` to the answer of one `POST /graphql`; cold = empty DATA_DIR.',
+  'Variants in alternating rounds: development (tsx, as the README runs it), production',
+  '(NODE_ENV=production: node dist/server.js, the demo seed on), and development with the',
+  'prepared PGlite template moved aside (a new directory is then created by initdb).',
   '',
-  '| | cold median | cold min | warm median | warm min |',
+  '| variant | cold median | cold min | warm median | warm min |',
   '|---|---:|---:|---:|---:|',
-  ...(['totalMs', 'readyMs'] as const).map(
-    (k) =>
-      `| ${k === 'totalMs' ? 'first answer (ms)' : 'ready log line (ms)'} | ${ms(median(runs.cold.map((r) => r[k])))} | ${ms(Math.min(...runs.cold.map((r) => r[k])))} | ${ms(median(runs.warm.map((r) => r[k])))} | ${ms(Math.min(...runs.warm.map((r) => r[k])))} |`,
+  ...VARIANTS.map(
+    (v) =>
+      `| ${v} | ${ms(median(column(v, 'cold').map((r) => r.totalMs)))} | ${ms(Math.min(...column(v, 'cold').map((r) => r.totalMs)))} | ${ms(median(column(v, 'warm').map((r) => r.totalMs)))} | ${ms(Math.min(...column(v, 'warm').map((r) => r.totalMs)))} |`,
   ),
   '',
   'Phases (median ms, from the `startup: …` debug lines; "modules loaded" counts from process start):',
   '',
-  '| phase | cold | warm |',
-  '|---|---:|---:|',
+  `| phase | ${VARIANTS.flatMap((v) => [`${v} cold`, `${v} warm`]).join(' | ')} |`,
+  `|---|${VARIANTS.map(() => '---:|---:').join('|')}|`,
   ...phaseNames.map(
     (p) =>
-      `| ${p} | ${ms(median(runs.cold.flatMap((r) => r.phases[p] ?? [])))} | ${ms(median(runs.warm.flatMap((r) => r.phases[p] ?? [])))} |`,
+      `| ${p} | ${VARIANTS.flatMap((v) => (['cold', 'warm'] as const).map((k) => ms(median(column(v, k).flatMap((r) => r.phases[p] ?? []))))).join(' | ')} |`,
   ),
   '',
 ];

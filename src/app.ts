@@ -64,7 +64,7 @@ export async function startApp(config: Config): Promise<App> {
     url: config.databaseUrl,
     dataDir: path.join(config.dataDir, 'pglite'),
   });
-  logger.info({ database: database.location }, 'database opened');
+  logger.info({ database: database.location, origin: database.origin }, 'database opened');
   logger.debug({ ms: lap() }, 'startup: database opened');
   if (database.kind === 'pglite' || !config.production) {
     const { applied } = await applyMigrations(database.adapter);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { BindingClient, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { isInitialised, loadTemplate } from './pglite-template.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -20,6 +21,11 @@ export type Database = Readonly<{
   adapter: SqlMigrationAwareDriverAdapterFactory;
   /** Where the job queue (src/jobs/queue.ts) keeps its tables: the same database. */
   jobBackend: Readonly<{ kind: 'pglite'; pglite: PGlite } | { kind: 'postgres'; url: string }>;
+  /**
+   * How an embedded cluster came to be: its directory existed, it was loaded from the prepared
+   * template (src/db/pglite-template.ts), or initdb created it. Undefined on a server.
+   */
+  origin?: 'existing' | 'template' | 'initdb';
   /** The connection pool's use, for /metrics (src/observability/metrics.ts); none on PGlite. */
   pool?: () => Readonly<{ total: number; idle: number; waiting: number }>;
   close: () => Promise<void>;
@@ -43,8 +49,10 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   // Taken before PGlite opens the directory; throws DataDirLocked when another process has it.
   const lock = onDisk ? lockDataDir(dataDir) : undefined;
   let pglite: PGlite;
+  let origin: Database['origin'] = 'existing';
   try {
-    pglite = options.pglite ?? (await PGlite.create(dataDir));
+    if (options.pglite) pglite = options.pglite;
+    else ({ pglite, origin } = await openPglite(dataDir, onDisk));
   } catch (error) {
     lock?.release();
     throw error;
@@ -52,6 +60,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
   return Object.freeze({
     kind: 'pglite',
     location: options.pglite ? 'pglite (provided)' : `pglite ${dataDir}`,
+    origin,
     adapter: new PrismaPGlite(pglite),
     jobBackend: { kind: 'pglite' as const, pglite },
     close: async () => {
@@ -62,6 +71,21 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
       }
     },
   });
+}
+
+/**
+ * An existing data directory as it is; a new one from the prepared template when one matches
+ * the migrations (src/db/pglite-template.ts), else from initdb.
+ */
+async function openPglite(
+  dataDir: string,
+  onDisk: boolean,
+): Promise<{ pglite: PGlite; origin: NonNullable<Database['origin']> }> {
+  if (onDisk && isInitialised(dataDir))
+    return { pglite: await PGlite.create(dataDir), origin: 'existing' };
+  const template = onDisk ? await loadTemplate() : undefined;
+  if (!template) return { pglite: await PGlite.create(dataDir), origin: 'initdb' };
+  return { pglite: await PGlite.create(dataDir, { loadDataDir: template }), origin: 'template' };
 }
 
 function openServer(url: string, max: number): Database {

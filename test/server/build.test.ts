@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { killGroup, npmStart, waitForGroupExit } from '../support/npm-start.ts';
+
+/**
+ * `npm start` in production runs the built JavaScript with plain node, building dist/ first
+ * when it is missing (scripts/start.sh); a new data directory starts from the prepared template.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const dataRoot = mkdtempSync(path.join(tmpdir(), 'scopegraph-build-'));
+afterAll(() => rmSync(dataRoot, { recursive: true, force: true }));
+
+/** The command line of the process npm started (scripts/start.sh execs into it). */
+function serverCommand(npmPid: number): string {
+  const pids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(npmPid)], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/);
+  return pids
+    .map((pid) => execFileSync('ps', ['-o', 'args=', '-p', pid], { encoding: 'utf8' }).trim())
+    .join('\n');
+}
+
+describe('npm start in production', () => {
+  it('builds dist/ when it is missing, then runs dist/server.js with node', {
+    timeout: 240_000,
+  }, async () => {
+    rmSync(path.join(ROOT, 'dist'), { recursive: true, force: true });
+    const server = npmStart({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'a-production-secret-of-at-least-32-chars',
+      DATA_DIR: path.join(dataRoot, 'data'),
+      HOST: '127.0.0.1',
+    });
+    const pgid = server.child.pid as number;
+    try {
+      const url = await server.ready;
+      const command = serverCommand(pgid);
+      expect(command).toMatch(/^node dist\/server\.js$/m);
+      expect(command).not.toContain('tsx');
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ __typename }' }),
+      });
+      expect(await response.json()).toEqual({ data: { __typename: 'Query' } });
+      expect(server.entries().find((e) => e.msg === 'database opened')).toMatchObject({
+        origin: 'template',
+      });
+      process.kill(-pgid, 'SIGTERM');
+      expect(await server.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      await waitForGroupExit(pgid, 5_000);
+      killGroup(pgid);
+    }
+  });
+});
