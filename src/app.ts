@@ -15,8 +15,7 @@ import { createEventBus } from './events/bus.ts';
 import { type Api, createApi, GRAPHQL_PATH } from './http/yoga.ts';
 import { createJobQueue } from './jobs/queue.ts';
 import { createLogger, type Logger, logFormat } from './logging.ts';
-import { loadMetrics } from './observability/metrics.ts';
-import { startTracing } from './observability/tracing.ts';
+import { loadMetrics, startTracing } from './observability/load.ts';
 
 export type App = Api &
   Readonly<{

@@ -33,6 +33,12 @@ export function currentRequestFields(): RequestFields | undefined {
   return requestFields.getStore();
 }
 
+/** Names the organization on the request's lines from here on (the access line among them). */
+export function noteOrganization(organizationId: string | null | undefined): void {
+  const fields = currentRequestFields();
+  if (fields && organizationId) fields.organizationId = organizationId;
+}
+
 export type LoggerOptions = Readonly<{
   format?: LogFormat;
   /** Where JSON lines go (tests read them); standard output otherwise. */

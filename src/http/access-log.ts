@@ -51,9 +51,3 @@ export function useAccessLog(logger: Logger): Plugin {
     },
   };
 }
-
-/** Names the organization on the request's lines from here on (the access line among them). */
-export function noteOrganization(organizationId: string | null | undefined): void {
-  const fields = currentRequestFields();
-  if (fields && organizationId) fields.organizationId = organizationId;
-}

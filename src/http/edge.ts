@@ -1,6 +1,7 @@
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
+import { bearerToken } from '../auth/bearer.ts';
 
 /**
  * What every HTTP answer of the API gets, whichever route produced it (/graphql, GraphiQL,
@@ -86,6 +87,15 @@ export function useSecurityHeaders(): Plugin {
  * Yoga's CSRF prevention (a GET or a form-like POST must carry a custom header, which a page on
  * another origin cannot add without a preflight), answered 403 with a stable code,
  * CSRF_PREVENTED, instead of none.
+ *
+ * A well-formed `Authorization: Bearer …` counts as such a header. A cross-site request forgery
+ * works with what the browser attaches on its own: cookies, and cached HTTP Basic or Digest
+ * credentials. A bearer token is never among them; a form, an image or a link cannot set the
+ * header, and a script on another origin can only with a CORS preflight this API answers for
+ * its CORS_ORIGINS alone. So a GET query carrying a bearer token (urql's and Apollo's
+ * `useGETForQueries`) was made by a page that holds the token. Decided on the parsed header
+ * (src/auth/bearer.ts): `Basic …`, another scheme or a malformed value does not count. A GET
+ * never runs a mutation (Yoga answers 405), whatever it carries.
  */
 export function useCsrfPrevention(): Plugin {
   const inner = useCSRFPrevention({
@@ -93,6 +103,7 @@ export function useCsrfPrevention(): Plugin {
   });
   return {
     onRequestParse(payload) {
+      if (bearerToken(payload.request.headers.get('authorization')) !== null) return;
       try {
         return inner.onRequestParse?.(payload);
       } catch (error) {

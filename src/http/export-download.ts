@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Plugin } from 'graphql-yoga';
 import type { TokenService } from '../auth/tokens.ts';
+import { noteOrganization } from '../logging.ts';
 import { decodeGlobalId, encodeGlobalId } from '../schema/ids.ts';
 import { forOrganizationId, type Scope } from '../tenancy/scope.ts';
 import type { ScopedClients, ScopedDb, ScopedTx } from '../tenancy/scoped-client.ts';
-import { noteOrganization } from './access-log.ts';
 
 /**
  * `GET /exports/<id>?token=…`: a finished export's NDJSON, streamed chunk by chunk from the

@@ -20,12 +20,12 @@ import { createStreamSlots, memberStreams, type StreamLimits } from '../events/s
 import type { JobQueue } from '../jobs/queue.ts';
 import { scopedJobs } from '../jobs/scoped.ts';
 import { jobHandlers } from '../jobs/workers.ts';
-import type { Logger } from '../logging.ts';
+import { type Logger, noteOrganization } from '../logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
-import { noteOrganization, useAccessLog } from './access-log.ts';
+import { useAccessLog } from './access-log.ts';
 import { clientAddress } from './client-address.ts';
 import { corsFor, useSecurityHeaders } from './edge.ts';
 import { EDGE_YOGA_OPTIONS, edgePlugins } from './edge-plugins.ts';
@@ -63,7 +63,7 @@ export type ApiOptions = Readonly<{
    * src/auth/passwords.ts). Unset: the production defaults, with the limits in memory.
    */
   credentials?: CredentialOptions;
-  /** GET /metrics (src/observability/metrics.ts: loadMetrics), behind METRICS_TOKEN; unset, none. */
+  /** GET /metrics (src/observability/load.ts: loadMetrics), behind METRICS_TOKEN; unset, none. */
   metrics?: Metrics | undefined;
   /** OpenTelemetry spans (src/observability/tracing.ts); unset, none. */
   tracing?: Tracing | undefined;

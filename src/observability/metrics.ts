@@ -26,12 +26,3 @@ export type MetricsSources = Readonly<{
 
 /** Builds the /metrics plugin once createApi knows its sources (src/http/yoga.ts). */
 export type Metrics = (sources: MetricsSources) => Plugin;
-
-/**
- * GET /metrics (./metrics-registry.ts). Loaded on demand, like tracing: without METRICS_TOKEN
- * prom-client is never imported and nothing is counted.
- */
-export async function loadMetrics(options: MetricsOptions): Promise<Metrics> {
-  const { createMetricsPlugin } = await import('./metrics-registry.ts');
-  return (sources) => createMetricsPlugin(options, sources);
-}

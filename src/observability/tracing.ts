@@ -5,7 +5,7 @@ import type { Plugin } from 'graphql-yoga';
  * OpenTelemetry tracing, configured the OpenTelemetry way: on when an OTLP endpoint is set
  * (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces) and neither
  * OTEL_SDK_DISABLED=true nor OTEL_TRACES_EXPORTER=none says otherwise. Off, nothing of the SDK is
- * loaded: the plugin and exporter live in ./tracing-sdk.ts, imported only here, on demand.
+ * loaded: the plugin and exporter live in ./tracing-sdk.ts, imported only by ./load.ts, on demand.
  */
 export type TracingConfig = Readonly<{
   /** The OTLP/HTTP traces URL (…/v1/traces); spans are sent as JSON. */
@@ -25,11 +25,6 @@ export type Tracing = Readonly<{
   /** Sends the last spans (bounded to a few seconds); the export's failure, or null. */
   shutdown: () => Promise<string | null>;
 }>;
-
-export async function startTracing(config: TracingConfig): Promise<Tracing> {
-  const { createTracing } = await import('./tracing-sdk.ts');
-  return createTracing(config);
-}
 
 /** The traces endpoint the environment names, per the OTLP exporter specification; or none. */
 export function tracesEndpoint(env: {

@@ -405,26 +405,63 @@ describe('CORS and security headers on every route', () => {
     }
   });
 
-  it('CSRF refusals carry a code: CSRF_PREVENTED (403), on both endpoints', async () => {
-    for (const [path, authorization] of [
-      ['/graphql', undefined],
-      ['/admin/graphql', `Bearer ${admin}`],
-    ] as const) {
-      const refused = await call(`${path}?query=%7B__typename%7D`, {
-        headers: authorization ? { authorization } : {},
+  it('CSRF: a GET query without the header or a bearer token is CSRF_PREVENTED (403)', async () => {
+    const refused = await call('/graphql?query=%7B__typename%7D');
+    expect(refused.status).toBe(403);
+    expect((await refused.json()) as GraphQLResponse).toFailWith('CSRF_PREVENTED');
+    // Positive control: the same GET with the header is served.
+    const served = await call('/graphql?query=%7B__typename%7D', {
+      headers: { 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
+    });
+    expect(served.status).toBe(200);
+  });
+
+  it("CSRF: a GET query carrying a bearer token is served (urql's and Apollo's GET queries), on both endpoints", async () => {
+    const viewer = await call('/graphql?query=%7Bviewer%7Bname%7D%7D', {
+      headers: { authorization: `Bearer ${a.owner.token}`, accept: 'application/json' },
+    });
+    expect(viewer.status).toBe(200);
+    expect(await viewer.json()).toEqual({ data: { viewer: { name: 'Olive Owner' } } });
+    const platform = await call('/admin/graphql?query=%7B__typename%7D', {
+      headers: { authorization: `Bearer ${admin}`, accept: 'application/json' },
+    });
+    expect(platform.status).toBe(200);
+  });
+
+  it('CSRF: what a browser attaches on its own, or a header that is not one bearer token, does not count', async () => {
+    const basic = `Basic ${Buffer.from('ops:secret').toString('base64')}`;
+    for (const authorization of [
+      basic,
+      `Digest username="ops"`,
+      `Bearer ${a.owner.token} ${a.owner.token}`,
+      'Bearer',
+      `bearer, Bearer ${a.owner.token}`,
+    ]) {
+      const refused = await call('/graphql?query=%7B__typename%7D', {
+        headers: { authorization, cookie: 'session=1', accept: 'application/json' },
       });
-      expect(refused.status, path).toBe(403);
-      expect((await refused.json()) as GraphQLResponse, path).toFailWith('CSRF_PREVENTED');
-      // Positive control: the same GET with the header is served.
-      const served = await call(`${path}?query=%7B__typename%7D`, {
-        headers: {
-          'x-graphql-yoga-csrf': '1',
-          accept: 'application/json',
-          ...(authorization ? { authorization } : {}),
-        },
-      });
-      expect(served.status, path).toBe(200);
+      expect(refused.status, authorization).toBe(403);
+      expect((await refused.json()) as GraphQLResponse, authorization).toFailWith('CSRF_PREVENTED');
     }
+    // A form post cannot carry a bearer token; without one it stays refused.
+    const form = await call('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: 'session=1' },
+      body: 'query=%7B__typename%7D',
+    });
+    expect(form.status).toBe(403);
+  });
+
+  it('CSRF: a GET never runs a mutation, even with a bearer token (405)', async () => {
+    const mutation = encodeURIComponent(
+      'mutation { createPost(input: { title: "via GET" }) { id } }',
+    );
+    const refused = await call(`/graphql?query=${mutation}`, {
+      headers: { authorization: `Bearer ${a.owner.token}`, accept: 'application/json' },
+    });
+    expect(refused.status).toBe(405);
+    const posts = await t.gql('{ posts { edges { node { title } } } }', {}, a.owner.token);
+    expect(JSON.stringify(posts.data)).not.toContain('via GET');
   });
 });
 

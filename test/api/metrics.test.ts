@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadMetrics } from '../../src/observability/metrics.ts';
+import { loadMetrics } from '../../src/observability/load.ts';
 import { createTestApi, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 const TOKEN = 'metrics-token-that-is-long-enough-0123456789';

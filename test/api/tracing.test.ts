@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTracing, type Tracing, tracesEndpoint } from '../../src/observability/tracing.ts';
+import { startTracing } from '../../src/observability/load.ts';
+import { type Tracing, tracesEndpoint } from '../../src/observability/tracing.ts';
 import { ATTRIBUTES } from '../../src/observability/tracing-sdk.ts';
 import { createTestApi, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
@@ -179,15 +180,15 @@ describe('off, neither the tracing SDK nor prom-client is loaded', () => {
   const dynamicImporters = (module: string) =>
     files.filter(({ text }) => text.includes(`import('./${module}')`)).map(({ file }) => file);
 
-  it('only tracing-sdk.ts imports the SDK, and only tracing.ts loads it, on demand', () => {
+  it('only tracing-sdk.ts imports the SDK, and only load.ts loads it, on demand', () => {
     expect(staticImporters(/^@opentelemetry\/(?!api$)/)).toEqual(['observability/tracing-sdk.ts']);
     expect(staticImporters(/tracing-sdk\.ts$/)).toEqual([]);
-    expect(dynamicImporters('tracing-sdk.ts')).toEqual(['observability/tracing.ts']);
+    expect(dynamicImporters('tracing-sdk.ts')).toEqual(['observability/load.ts']);
   });
 
-  it('only metrics-registry.ts imports prom-client, and only metrics.ts loads it, on demand', () => {
+  it('only metrics-registry.ts imports prom-client, and only load.ts loads it, on demand', () => {
     expect(staticImporters(/^prom-client$/)).toEqual(['observability/metrics-registry.ts']);
     expect(staticImporters(/metrics-registry\.ts$/)).toEqual([]);
-    expect(dynamicImporters('metrics-registry.ts')).toEqual(['observability/metrics.ts']);
+    expect(dynamicImporters('metrics-registry.ts')).toEqual(['observability/load.ts']);
   });
 });
