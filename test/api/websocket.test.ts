@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createClient as createSseClient } from 'graphql-sse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
+import { REQUEST_LIMITS } from '../../src/http/limits.ts';
 import { shutdown } from '../../src/http/shutdown.ts';
 import { SSE_STREAM_PATH } from '../../src/http/sse-stream.ts';
 import { attachWebSockets, type WebSockets } from '../../src/http/websocket.ts';
@@ -114,6 +115,19 @@ describe('the connection', () => {
     expect((await forged.closed).code).toBe(4403);
     const good = connect(acme.owner.token);
     expect(await good.acknowledged).toBe(true);
+  });
+
+  it('refuses a message over 1 MiB (REQUEST_LIMITS.bodyBytes) by closing with 1009', async () => {
+    const connection = connect(acme.owner.token);
+    expect(await connection.acknowledged).toBe(true);
+    const padding = 'x'.repeat(REQUEST_LIMITS.bodyBytes);
+    const tooLarge = connection.subscribe(`{ viewer { id } } # ${padding}`);
+    expect(await tooLarge.ended).toBe('error');
+    expect((await connection.closed).code).toBe(1009);
+    // Positive control: a large message under the limit is served.
+    const under = connect(acme.owner.token);
+    const served = await once(under, `{ viewer { id } } # ${'x'.repeat(900_000)}`);
+    expect(served.result?.errors).toBeUndefined();
   });
 
   it('runs queries and mutations as the token’s member', async () => {
