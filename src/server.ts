@@ -4,6 +4,7 @@ import { loadConfig } from './config.ts';
 import { DataDirLocked } from './db/data-dir-lock.ts';
 import { HTTP_SERVER_OPTIONS } from './http/limits.ts';
 import { shutdown } from './http/shutdown.ts';
+import { attachWebSockets } from './http/websocket.ts';
 
 // A signal during start-up (migrations, seeding) waits for start-up to finish, then stops; a
 // start-up that hangs still ends, 30 s after the signal, with exit code 1.
@@ -27,6 +28,8 @@ try {
 }
 // Header size and slow-client timeouts: see src/http/limits.ts.
 const server = createServer(HTTP_SERVER_OPTIONS, app.yoga);
+// GraphQL over WebSocket on the same path: src/http/websocket.ts.
+const websockets = attachWebSockets(server, app.yoga, app.logger);
 process.off('SIGTERM', early);
 process.off('SIGINT', early);
 
@@ -44,7 +47,9 @@ let stopping = false;
 async function stop(signal: string) {
   if (stopping) return;
   stopping = true;
-  process.exit(await shutdown(server, app, { signal, graceMs: config.shutdownGraceMs }));
+  process.exit(
+    await shutdown(server, app, { signal, graceMs: config.shutdownGraceMs, websockets }),
+  );
 }
 process.on('SIGTERM', () => void stop('SIGTERM'));
 process.on('SIGINT', () => void stop('SIGINT'));

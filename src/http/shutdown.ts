@@ -1,16 +1,17 @@
 import type { Server } from 'node:http';
 import type { App } from '../app.ts';
+import type { WebSockets } from './websocket.ts';
 
 /**
  * SIGTERM/SIGINT: stop accepting connections, complete every subscription stream, let in-flight
- * requests and running jobs finish (each bounded by `graceMs`), then close Redis and the
- * database. Requests still running after the grace period are cut; anything that hangs past it
+ * requests, WebSocket operations and running jobs finish (each bounded by `graceMs`; WebSockets
+ * then close with 1001), then close Redis and the database. Requests still running after the grace period are cut; anything that hangs past it
  * by more than a few seconds ends the process with exit code 1.
  */
 export async function shutdown(
   server: Server,
   app: App,
-  options: Readonly<{ signal: string; graceMs: number }>,
+  options: Readonly<{ signal: string; graceMs: number; websockets?: WebSockets }>,
 ): Promise<number> {
   const { logger } = app;
   const { graceMs } = options;
@@ -27,7 +28,9 @@ export async function shutdown(
   logger.info({ streams }, 'shutdown: subscription streams completed');
 
   const [requests] = await Promise.all([
+    // Upgraded sockets count as connections until they close: `closed` waits for them too.
     drain(server, closed, graceMs),
+    options.websockets?.close(graceMs),
     app.stopJobWorkers(graceMs).then(() => logger.info('shutdown: job workers stopped')),
   ]);
   if (requests === 'cut') {

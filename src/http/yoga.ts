@@ -35,6 +35,7 @@ import { REQUEST_LIMITS } from './limits.ts';
 import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from './request-log.ts';
 import { useSchemaSdl } from './schema-sdl.ts';
 import { useShapeProxy } from './shape-proxy.ts';
+import { useGraphQLSseStream } from './sse-stream.ts';
 import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
@@ -90,6 +91,16 @@ export type Api = Readonly<{
 }>;
 
 export const GRAPHQL_PATH = '/graphql';
+
+/**
+ * The rendered page passes its options on to its WebSocket client (Yoga's GraphiQL options do
+ * not declare `connectionParams`): the starting tab's Authorization, as the server asks for it.
+ */
+function graphiqlConnectionParams(headers: string | undefined) {
+  if (!headers) return {};
+  const authorization = (JSON.parse(headers) as Record<string, unknown>).Authorization;
+  return typeof authorization === 'string' ? { connectionParams: { authorization } } : {};
+}
 const LIMITS = { batch: 10 } as const;
 
 /** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
@@ -143,6 +154,11 @@ export function createApi(options: ApiOptions): Api {
           defaultQuery: options.graphiql.defaultQuery,
           ...(options.graphiql.headers ? { headers: options.graphiql.headers } : {}),
           shouldPersistHeaders: false,
+          // Subscriptions over the WebSocket (src/http/websocket.ts), authenticated by the
+          // starting tab's token in connectionParams: GraphiQL sends the Headers tab over HTTP
+          // only, never on a WebSocket.
+          subscriptionsProtocol: 'WS' as const,
+          ...graphiqlConnectionParams(options.graphiql.headers),
         }
       : false,
     // Served inline by the app: no CDN, so it works offline and under a strict CSP.
@@ -189,6 +205,8 @@ export function createApi(options: ApiOptions): Api {
       }),
       useExportDownload(tokens, scoped), // GET /exports/<id>?token=…
       useSchemaSdl(schema, options.introspection), // GET /graphql/schema.graphql (development)
+      // graphql-sse, single connection mode too, on /graphql/stream: src/http/sse-stream.ts.
+      ...useGraphQLSseStream(),
       // Refusals before anything runs, the same in every Yoga: src/http/edge-plugins.ts.
       ...edgePlugins({
         introspection: options.introspection,

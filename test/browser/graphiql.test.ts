@@ -254,4 +254,70 @@ describe.skipIf(!hasChromium)('GraphiQL in a real browser (npm start)', () => {
     expect(requests.length).toBeGreaterThan(1);
     expect(pageErrors).toEqual([]);
   });
+
+  it('runs a subscription over the WebSocket and shows an event', {
+    timeout: 120_000,
+  }, async () => {
+    if (!server || !context) throw new Error('beforeAll did not finish');
+    const page = await context.newPage();
+    const sockets: string[] = [];
+    const refused: number[] = [];
+    page.on('websocket', (socket) => sockets.push(socket.url()));
+    page.on('response', (response) => {
+      if (response.status() >= 400) refused.push(response.status());
+    });
+    await page.goto(url, { waitUntil: 'load' });
+    // The tab GraphiQL kept from the test above (or the prefilled one): its text is replaced.
+    await page.locator('.graphiql-query-editor .view-lines').first().waitFor();
+    // Replace the editor's text in one input (typed key by key, Monaco would close brackets).
+    await page.locator('.graphiql-query-editor .monaco-editor').first().click();
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.insertText('subscription Live { postCreated { title } }');
+    await page.locator('.graphiql-query-editor').getByText('subscription Live').waitFor();
+    await page.locator('.graphiql-execute-button').click();
+
+    // A post by the demo token from the server's log; repeated until the stream, which starts
+    // listening a moment after the click, shows one.
+    const ada = server.demo[0];
+    if (!ada) throw new Error('no demo account in the log');
+    const shown = () =>
+      page.evaluate(() =>
+        (document.querySelector('.graphiql-response')?.textContent ?? '').replace(/\u00a0/g, ' '),
+      );
+    let seen = '';
+    for (let attempt = 0; attempt < 20 && !seen; attempt++) {
+      const title = `Live from the browser test ${attempt}`;
+      const created = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ada.token}` },
+        body: JSON.stringify({
+          query: 'mutation($title: String!) { createPost(input: { title: $title }) { id } }',
+          variables: { title },
+        }),
+      });
+      expect(created.status).toBe(200);
+      await page
+        .waitForFunction(
+          (expected) =>
+            (document.querySelector('.graphiql-response')?.textContent ?? '')
+              .replace(/\u00a0/g, ' ')
+              .includes(expected),
+          title,
+          { timeout: 1_500 },
+        )
+        .then(
+          () => {
+            seen = title;
+          },
+          () => {},
+        );
+    }
+    const pane = await shown();
+    expect(seen, pane).not.toBe('');
+    expect(pane).toContain('"postCreated"');
+    expect(pane).not.toContain('CSRF');
+    expect(sockets.map((address) => new URL(address).pathname)).toEqual(['/graphql']);
+    expect(refused).toEqual([]);
+    await page.close();
+  });
 });
