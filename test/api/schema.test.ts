@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { isInputObjectType, printSchema } from 'graphql';
+import { isInputObjectType, isObjectType, printSchema } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { schema } from '../../src/schema/index.ts';
+import { possibleTypes, possibleTypesJson } from '../../src/schema/possible-types.ts';
 
 describe('schema.graphql', () => {
   it('matches the schema the code builds', () => {
@@ -10,6 +11,22 @@ describe('schema.graphql', () => {
       committed === `${printSchema(schema)}\n`,
       'schema.graphql is out of date: run `npm run schema:print` and commit the result',
     ).toBe(true);
+  });
+
+  it('possible-types.json matches it: every interface and union with its members', () => {
+    const committed = readFileSync(new URL('../../possible-types.json', import.meta.url), 'utf8');
+    expect(
+      committed === possibleTypesJson(schema),
+      'possible-types.json is out of date: run `npm run schema:print` and commit the result',
+    ).toBe(true);
+    const map = possibleTypes(schema);
+    // Node's members are the types the schema says implement it, derived, not listed.
+    const nodes = Object.values(schema.getTypeMap())
+      .filter((type) => isObjectType(type) && type.getInterfaces().some((i) => i.name === 'Node'))
+      .map((type) => type.name)
+      .sort();
+    expect(nodes.length).toBeGreaterThan(0);
+    expect(map.Node).toEqual(nodes);
   });
 
   it('no input names an organization: the tenant comes from the token', () => {
