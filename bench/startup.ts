@@ -1,5 +1,5 @@
 // `npm run bench:startup`: time from `npm start` to the first GraphQL answer on the embedded
-// database, cold (an empty DATA_DIR: PGlite's cluster is loaded from the prepared template, or
+// database, cold (an empty DATA_DIR: PGlite's cluster is copied from the prepared template, or
 // created by initdb; migrations and the demo seed run) and warm (the same directory again), in
 // alternating rounds, for each way of starting side by side:
 // - development: `npm start` as the README's first command runs it (tsx, the sources);

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { BindingClient, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { isInitialised, loadTemplate } from './pglite-template.ts';
+import { copyTemplate, isInitialised } from './pglite-template.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -83,9 +83,8 @@ async function openPglite(
 ): Promise<{ pglite: PGlite; origin: NonNullable<Database['origin']> }> {
   if (onDisk && isInitialised(dataDir))
     return { pglite: await PGlite.create(dataDir), origin: 'existing' };
-  const template = onDisk ? await loadTemplate() : undefined;
-  if (!template) return { pglite: await PGlite.create(dataDir), origin: 'initdb' };
-  return { pglite: await PGlite.create(dataDir, { loadDataDir: template }), origin: 'template' };
+  const copied = onDisk && (await copyTemplate(dataDir));
+  return { pglite: await PGlite.create(dataDir), origin: copied ? 'template' : 'initdb' };
 }
 
 function openServer(url: string, max: number): Database {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +12,11 @@ import { readMigrations, resolveMigrationsDir } from './migrations/folder.ts';
  * A prepared embedded cluster, so that a new data directory does not wait for initdb.
  *
  * Creating a PGlite cluster runs initdb inside WebAssembly: about 3 s, most of a first start.
- * Loading the same cluster from a tarball (PGlite's `dumpDataDir`/`loadDataDir`) takes a fraction
- * of that. So `npm install` (postinstall) and `npm run build` make one, migrated, in
- * node_modules/.cache/scopegraph, and `openDatabase` loads it into an empty data directory.
+ * Copying a cluster made before and opening it costs what reopening an existing directory does
+ * (a tarball through PGlite's `loadDataDir` was measured too: ~0.7 s slower, PGlite unpacks it
+ * file by file). So `npm install` (postinstall) and `npm run build` make one, migrated and
+ * cleanly shut down, in node_modules/.cache/scopegraph, and `openDatabase` copies it into an
+ * empty data directory before opening it.
  *
  * Its name is a hash of PGlite's version and of every migration (folder name and SQL): after a
  * new or changed migration, or another PGlite, no template matches and the directory is created
@@ -33,31 +35,41 @@ export async function templateFile(migrationsDir?: string): Promise<string> {
   for (const { path: folder, migrationFile } of migrations.migrationDirectories) {
     hash.update(`${folder}\n${migrationFile.content.value}\n`);
   }
-  return path.join(CACHE_DIR, `pglite-${hash.digest('hex').slice(0, 16)}.tar`);
+  return path.join(CACHE_DIR, `pglite-${hash.digest('hex').slice(0, 16)}`);
 }
 
-/** The tarball to load into a new data directory, or undefined when none matches. */
-export async function loadTemplate(): Promise<Blob | undefined> {
-  const file = await templateFile();
-  return existsSync(file) ? new Blob([readFileSync(file)]) : undefined;
+/**
+ * Copies the matching template into `dataDir` (empty); false when none matches. A template is
+ * only ever complete: it is made under another name and renamed into place.
+ */
+export async function copyTemplate(dataDir: string): Promise<boolean> {
+  const template = await templateFile();
+  if (!isInitialised(template)) return false;
+  cpSync(template, dataDir, { recursive: true });
+  return true;
 }
 
-/** Makes the template for the current migrations (in memory, then one rename); its path. */
+/** Makes the template for the current migrations (then one rename into place); its path. */
 export async function prepareTemplate(): Promise<string> {
-  const file = await templateFile();
-  if (existsSync(file)) return file;
-  const pglite = await PGlite.create('memory://');
+  const template = await templateFile();
+  if (isInitialised(template)) return template;
+  mkdirSync(CACHE_DIR, { recursive: true });
+  const partial = `${template}.${process.pid}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  const pglite = await PGlite.create(partial);
   try {
     await applyMigrations(new PrismaPGlite(pglite));
-    const tarball = await pglite.dumpDataDir('none');
-    mkdirSync(CACHE_DIR, { recursive: true });
-    const partial = `${file}.${process.pid}.partial`;
-    writeFileSync(partial, new Uint8Array(await tarball.arrayBuffer()));
-    renameSync(partial, file);
   } finally {
     await pglite.close();
   }
-  return file;
+  try {
+    renameSync(partial, template);
+  } catch (error) {
+    // Another process made the same template meanwhile: theirs is as good.
+    rmSync(partial, { recursive: true, force: true });
+    if (!isInitialised(template)) throw error;
+  }
+  return template;
 }
 
 /** A data directory PGlite has initialised (initdb writes PG_VERSION first thing). */
