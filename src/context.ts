@@ -7,6 +7,7 @@ import type { MemberStreams } from './events/streams.ts';
 import type { Client } from './http/client-address.ts';
 import type { ExportLinks } from './http/export-download.ts';
 import type { ScopedJobs } from './jobs/scoped.ts';
+import { noteOrganization } from './logging.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx, UnitOfWork } from './tenancy/scoped-client.ts';
 
@@ -25,6 +26,11 @@ type RequestParts = Readonly<{
   /** Where the request came from (src/http/client-address.ts), for the audit log. */
   client: Client;
   accounts: Accounts;
+  /**
+   * The member context a request carrying `token` would get (outside a unit of work): for the
+   * payload of a credential operation that issued that token (`continueAsMember` below).
+   */
+  asMember: (token: string) => Promise<MemberContext>;
 }>;
 
 /** A request without a credential: everything tenant-bound is null. */
@@ -87,12 +93,43 @@ export type ContextRequest = Readonly<{ request: Request; requestId: string; cli
 export function createContext(parts: ContextParts): (req: ContextRequest) => Promise<Context> {
   const { tokens, accounts, unitOfWork } = parts;
   return async ({ request, requestId, client }) => {
+    const member = (
+      credential: Credential,
+      scope: Scope,
+      db: ScopedTx,
+      streams: MemberStreams | null,
+    ): MemberContext =>
+      Object.freeze({
+        requestId,
+        client,
+        accounts,
+        asMember,
+        scope: withMember(scope),
+        db,
+        events: parts.events.scoped(credential.organization),
+        jobs: parts.jobs(credential.organization),
+        streams,
+        exportLinks: parts.exportLinks,
+      });
+    const outsideUnitOfWork = async (credential: Credential): Promise<MemberContext> => {
+      const db = parts.scopedDb(credential.organization);
+      const scope = await memberScope(credential, db);
+      const events = parts.events.scoped(credential.organization);
+      return member(credential, scope, db, parts.streams?.(credential, events) ?? null);
+    };
+    const asMember = async (token: string): Promise<MemberContext> => {
+      const credential = await verifyCredential(`Bearer ${token}`, tokens);
+      if (!credential) throw new Unauthenticated();
+      return outsideUnitOfWork(credential);
+    };
+
     const credential = await verifyCredential(request.headers.get('authorization'), tokens);
     if (!credential) {
       return Object.freeze({
         requestId,
         client,
         accounts,
+        asMember,
         scope: null,
         db: null,
         events: null,
@@ -100,25 +137,7 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
         streams: null,
       });
     }
-    const events = parts.events.scoped(credential.organization);
-    const jobs = parts.jobs(credential.organization);
-    const member = (scope: Scope, db: ScopedTx, streams: MemberStreams | null): MemberContext =>
-      Object.freeze({
-        requestId,
-        client,
-        accounts,
-        scope: withMember(scope),
-        db,
-        events,
-        jobs,
-        streams,
-        exportLinks: parts.exportLinks,
-      });
-    if (!unitOfWork?.wants(request)) {
-      const db = parts.scopedDb(credential.organization);
-      const scope = await memberScope(credential, db);
-      return member(scope, db, parts.streams?.(credential, events) ?? null);
-    }
+    if (!unitOfWork?.wants(request)) return outsideUnitOfWork(credential);
     // Ended by the unit of work's plugin when execution is done (or, failing that, when the
     // response goes out), and here at once if the member lookup fails.
     const opened = await unitOfWork.open(credential.organization);
@@ -127,8 +146,31 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
       await unitOfWork.end(request, 'rollback');
       throw error;
     });
-    return member(scope, opened.db, null);
+    return member(credential, scope, opened.db, null);
   };
+}
+
+/**
+ * The rest of this operation runs as a request carrying `token` would: its context becomes that
+ * member's, the Scope built the one way every Scope is (the token verified, the member looked
+ * up). For the payload of a credential operation that issued the token (signIn, signUp,
+ * changePassword), so that it returns the real `User` and `Organization`, loaded through the new
+ * member's scoped client. A validation rule (src/auth/credential-operations.ts) keeps such a
+ * field alone at its operation's root: what runs after it is its own payload, nothing else.
+ *
+ * `ctx` is the object the executor passes to every resolver (envelop's, or graphql-ws's, into
+ * which the factory's frozen context was copied): replacing its parts here is the one change a
+ * context ever sees. `forget` drops whatever was cached for the old identity.
+ */
+export async function continueAsMember(
+  ctx: Context,
+  token: string,
+  forget: (ctx: Context) => void,
+): Promise<MemberContext> {
+  const member = await ctx.asMember(token);
+  forget(ctx);
+  noteOrganization(member.scope.organizationId); // the access line names it from here on
+  return Object.assign(ctx, member);
 }
 
 /** memberScope always sets the user; the type says so from here on. */

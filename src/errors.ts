@@ -133,6 +133,21 @@ export class TooManyCredentialOperations extends AppError {
   }
 }
 
+/**
+ * A field that issues a token (signIn, signUp, changePassword) shared its operation's root with
+ * another field: its payload runs as the member it signs in (src/context.ts), and nothing else in
+ * the operation may.
+ */
+export class CredentialOperationNotAlone extends AppError {
+  readonly code = 'CREDENTIAL_OPERATION_NOT_ALONE';
+  constructor(field: string) {
+    super(
+      `${field} must be the only field of its operation: its payload is resolved as the member it signs in`,
+      { code: 'CREDENTIAL_OPERATION_NOT_ALONE', http: { status: 400 } },
+    );
+  }
+}
+
 /** Every password-hashing slot and its queue are taken: retry in a moment. */
 export class PasswordHashingBusy extends AppError {
   readonly code = 'PASSWORD_HASHING_BUSY';

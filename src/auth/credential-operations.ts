@@ -1,14 +1,18 @@
 import {
   type DocumentNode,
+  type FragmentDefinitionNode,
   type GraphQLField,
+  type GraphQLObjectType,
   type GraphQLSchema,
+  Kind,
   parse,
+  type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
   validate,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { TooManyCredentialOperations } from '../errors.ts';
+import { CredentialOperationNotAlone, TooManyCredentialOperations } from '../errors.ts';
 
 /**
  * The extension that marks a field as a credential operation (one that hashes a password:
@@ -16,6 +20,12 @@ import { TooManyCredentialOperations } from '../errors.ts';
  * marks, never from a list of names.
  */
 export const CREDENTIAL_OPERATION = { credentialOperation: true } as const;
+
+/**
+ * The extension that marks a credential operation whose payload is resolved as the member whose
+ * token it issues (src/context.ts, continueAsMember): signIn, signUp, changePassword.
+ */
+export const ISSUES_TOKEN = { ...CREDENTIAL_OPERATION, issuesToken: true } as const;
 
 function isCredentialOperation(field: GraphQLField<unknown, unknown> | null | undefined): boolean {
   return field?.extensions?.credentialOperation === true;
@@ -38,6 +48,52 @@ function countingRule(report: (count: number, context: ValidationContext) => voi
 export const oneCredentialOperation: ValidationRule = countingRule((count, context) => {
   if (count > 1) context.reportError(new TooManyCredentialOperations(count));
 });
+
+/**
+ * A field that issues a token is alone at its operation's root (`__typename` aside), fragments
+ * spread and inlined: what runs after it in the operation is its own payload, resolved as the
+ * member it signs in. Conservative: a field under `@skip`/`@include` counts, whatever the
+ * variables say.
+ */
+export const tokenIssuerAlone: ValidationRule = (context) => {
+  const fragments = new Map<string, FragmentDefinitionNode>(
+    context
+      .getDocument()
+      .definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION)
+      .map((d) => [d.name.value, d]),
+  );
+  const rootFields = (selectionSet: SelectionSetNode, seen: Set<string>): string[] =>
+    selectionSet.selections.flatMap((selection) => {
+      if (selection.kind === Kind.FIELD) return [selection.name.value];
+      if (selection.kind === Kind.INLINE_FRAGMENT) return rootFields(selection.selectionSet, seen);
+      const name = selection.name.value;
+      const fragment = fragments.get(name);
+      if (!fragment || seen.has(name)) return []; // unknown or cyclic: other rules report it
+      return rootFields(fragment.selectionSet, new Set([...seen, name]));
+    });
+  return {
+    OperationDefinition(operation) {
+      const root: GraphQLObjectType | null | undefined = context
+        .getSchema()
+        .getRootType(operation.operation);
+      if (!root) return;
+      const names = rootFields(operation.selectionSet, new Set()).filter(
+        (name) => name !== '__typename',
+      );
+      const fields = root.getFields();
+      const issuer = names.find((name) => fields[name]?.extensions?.issuesToken === true);
+      const others = names.filter((name) => name !== issuer);
+      // A second credential operation is the counting rule's to refuse (one error, not two).
+      if (
+        issuer &&
+        others.length > 0 &&
+        !others.some((name) => isCredentialOperation(fields[name]))
+      ) {
+        context.reportError(new CredentialOperationNotAlone(issuer));
+      }
+    },
+  };
+};
 
 function countIn(schema: GraphQLSchema, document: DocumentNode): number {
   let total = 0;
@@ -76,6 +132,7 @@ export function useOneCredentialOperation(schema: GraphQLSchema, maxTokens: numb
     }),
     onValidate({ addValidationRule }) {
       addValidationRule(oneCredentialOperation);
+      addValidationRule(tokenIssuerAlone);
     },
   };
 }

@@ -1,45 +1,39 @@
+import { RequestCache } from '@pothos/plugin-scope-auth';
 import type { AuthResult } from '../auth/accounts.ts';
-import { CREDENTIAL_OPERATION } from '../auth/credential-operations.ts';
+import { ISSUES_TOKEN } from '../auth/credential-operations.ts';
+import { type Context, continueAsMember } from '../context.ts';
+import { rowKey } from '../tenancy/scope.ts';
 import { builder } from './builder.ts';
-import { encodeGlobalId } from './ids.ts';
-import { RoleEnum } from './user.ts';
 import { rules } from './validation.ts';
 
 const AuthPayload = builder.objectRef<AuthResult>('AuthPayload').implement({
   description:
-    'A bearer token (send it as `Authorization: Bearer <token>`), the user and the organization.',
+    'A bearer token (send it as `Authorization: Bearer <token>`), the user and the organization, resolved as a request carrying that token would be.',
   fields: (t) => ({
     token: t.exposeString('token'),
-    // Plain fields: at sign-up/sign-in there is no scope yet to load relations through.
-    user: t.field({ type: AuthUser, resolve: (result) => result.user }),
-    organization: t.field({ type: AuthOrganization, resolve: (result) => result.organization }),
+    // The operation continues as the member the token signs in (signedIn below): the real User
+    // and Organization, with every relation, through that member's scoped client.
+    user: t.withAuth({ member: true }).prismaField({
+      type: 'User',
+      resolve: (query, _result, _args, ctx) =>
+        ctx.db.user.findUniqueOrThrow({ ...query, where: rowKey(ctx.scope, ctx.scope.user.id) }),
+    }),
+    organization: t.withAuth({ member: true }).prismaField({
+      type: 'Organization',
+      resolve: (query, _result, _args, ctx) =>
+        ctx.db.organization.findUniqueOrThrow({
+          ...query,
+          where: { id: ctx.scope.organizationId },
+        }),
+    }),
   }),
 });
 
-const AuthUser = builder.objectRef<AuthResult['user']>('AuthUser').implement({
-  fields: (t) => ({
-    id: t.id({
-      description: 'The global id of the User.',
-      resolve: (u) => encodeGlobalId('User', u.id),
-    }),
-    name: t.exposeString('name'),
-    email: t.exposeString('email'),
-    role: t.expose('role', { type: RoleEnum }),
-  }),
-});
-
-const AuthOrganization = builder
-  .objectRef<AuthResult['organization']>('AuthOrganization')
-  .implement({
-    fields: (t) => ({
-      id: t.id({
-        description: 'The global id of the Organization.',
-        resolve: (o) => encodeGlobalId('Organization', o.id),
-      }),
-      name: t.exposeString('name'),
-      slug: t.exposeString('slug'),
-    }),
-  });
+/** The rest of the operation, the payload, runs as the member `result.token` signs in. */
+async function signedIn(ctx: Context, result: AuthResult): Promise<AuthResult> {
+  await continueAsMember(ctx, result.token, RequestCache.clearForContext);
+  return result;
+}
 
 const SignUpInput = builder.inputType('SignUpInput', {
   fields: (t) => ({
@@ -72,24 +66,31 @@ builder.mutationFields((t) => ({
   signUp: t.field({
     type: AuthPayload,
     description: 'Creates an organization and its OWNER, and signs the owner in.',
-    extensions: CREDENTIAL_OPERATION,
+    extensions: ISSUES_TOKEN,
     args: { input: t.arg({ type: SignUpInput }) },
-    resolve: (_root, { input }, ctx) => ctx.accounts.signUp(input, ctx.client),
+    resolve: async (_root, { input }, ctx) =>
+      signedIn(ctx, await ctx.accounts.signUp(input, ctx.client)),
   }),
   signIn: t.field({
     type: AuthPayload,
     description:
       'A wrong organization, email or password all give the same UNAUTHENTICATED error. Too many attempts, or failures, give RATE_LIMITED with `retryAfter` (seconds).',
-    extensions: CREDENTIAL_OPERATION,
+    extensions: ISSUES_TOKEN,
     args: { input: t.arg({ type: SignInInput }) },
-    resolve: (_root, { input }, ctx) =>
-      ctx.accounts.signIn({ ...input, email: input.email.trim().toLowerCase() }, ctx.client),
+    resolve: async (_root, { input }, ctx) =>
+      signedIn(
+        ctx,
+        await ctx.accounts.signIn(
+          { ...input, email: input.email.trim().toLowerCase() },
+          ctx.client,
+        ),
+      ),
   }),
   changePassword: t.withAuth({ member: true }).field({
     type: AuthPayload,
     description:
       "Changes the signed-in member's password. Every token issued before stops working; the payload carries a new one.",
-    extensions: CREDENTIAL_OPERATION,
+    extensions: ISSUES_TOKEN,
     args: { input: t.arg({ type: ChangePasswordInput }) },
     resolve: async (_root, { input }, ctx) => {
       const result = await ctx.accounts.changePassword(ctx.scope, ctx.db, input);
@@ -98,7 +99,7 @@ builder.mutationFields((t) => ({
         userId: ctx.scope.user.id,
         reason: 'password_changed',
       });
-      return result;
+      return signedIn(ctx, result);
     },
   }),
 }));

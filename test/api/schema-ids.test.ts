@@ -31,9 +31,6 @@ import { idArgumentPaths, TEMPLATES } from '../support/schema-walk.ts';
 /** Object types with `id: ID!` that are not rows, so not Nodes. */
 const NOT_NODES: Readonly<Record<string, string>> = {
   DeletedPost: "a deleted post's tombstone in the postDeleted event: there is nothing to load",
-  AuthUser: 'the signed-in user as signUp/signIn return it; its id is the User Node id',
-  AuthOrganization:
-    'the organization as signUp/signIn return it; its id is the Organization Node id',
 };
 
 const withId = Object.values(schema.getTypeMap())
