@@ -2,8 +2,11 @@
 // database, cold (an empty DATA_DIR: PGlite's cluster is copied from the prepared template, or
 // created by initdb; migrations and the demo seed run) and warm (the same directory again), in
 // alternating rounds, for each way of starting side by side:
-// - development: `npm start` as the README's first command runs it (tsx, the sources);
-// - production: `npm start` with NODE_ENV=production (node dist/server.js, built first);
+// - development: `npm start` as the README's first command runs it (node dist/server.js with
+//   source maps; dist/ built by npm install, and before timing here);
+// - production: `npm start` with NODE_ENV=production (node dist/server.js);
+// - sources: the TypeScript through tsx, as `npm run dev` runs it (and `npm start` did until
+//   2026-12-03): what compiling every module at start costs;
 // - development without the template (moved aside for those starts): what initdb costs.
 // The server logs each start-up phase at debug level (src/app.ts, `startup: …`); the median of
 // each is reported beside the totals. Writes bench/results/<date>-startup.md.
@@ -28,13 +31,17 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 type Run = Readonly<{ totalMs: number; readyMs: number; phases: Record<string, number> }>;
 
-type Variant = 'development' | 'production' | 'no template';
-const VARIANTS: readonly Variant[] = ['development', 'production', 'no template'];
+type Variant = 'development' | 'production' | 'sources' | 'no template';
+const VARIANTS: readonly Variant[] = ['development', 'production', 'sources', 'no template'];
 
 /** One start: spawn `npm start`, wait for the ready line, send one query, stop the server. */
 async function start(dataDir: string, variant: Variant): Promise<Run> {
   const began = performance.now();
-  const child = spawn('npm', ['start', '--silent'], {
+  const [command, args] =
+    variant === 'sources'
+      ? ['node', ['--import', 'tsx', 'src/server.ts']]
+      : ['npm', ['start', '--silent']];
+  const child = spawn(command, args, {
     cwd: root,
     env: {
       ...process.env,
@@ -138,9 +145,10 @@ const lines = [
   `\`npm run bench:startup -- --rounds ${ROUNDS}\`: Node ${process.version}, ${os.cpus().length} CPUs,`,
   `load average ${loadBefore.map((x) => x.toFixed(2)).join(' ')} before, ${loadAfter.map((x) => x.toFixed(2)).join(' ')} after.`,
   'Time from spawning `npm start` to the answer of one `POST /graphql`; cold = empty DATA_DIR.',
-  'Variants in alternating rounds: development (tsx, as the README runs it), production',
-  '(NODE_ENV=production: node dist/server.js, the demo seed on), and development with the',
-  'prepared PGlite template moved aside (a new directory is then created by initdb).',
+  'Variants in alternating rounds: development (`npm start` as the README runs it: node',
+  'dist/server.js with source maps), production (NODE_ENV=production: node dist/server.js, the',
+  'demo seed on), sources (`node --import tsx src/server.ts`, as `npm run dev` runs it), and',
+  'development with the prepared PGlite template moved aside (initdb makes the new directory).',
   '',
   '| variant | cold median | cold min | warm median | warm min |',
   '|---|---:|---:|---:|---:|',

@@ -1,9 +1,18 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { getConstructionPlans } from 'pg-boss';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { applyMigrations } from './migrations/commands.ts';
 import { readMigrations, resolveMigrationsDir } from './migrations/folder.ts';
@@ -18,10 +27,15 @@ import { readMigrations, resolveMigrationsDir } from './migrations/folder.ts';
  * cleanly shut down, in node_modules/.cache/scopegraph, and `openDatabase` copies it into an
  * empty data directory before opening it.
  *
- * Its name is a hash of PGlite's version and of every migration (folder name and SQL): after a
- * new or changed migration, or another PGlite, no template matches and the directory is created
- * the slow way, with the same result. It holds the schema only, never data: the demo seed runs
- * on each new directory as before. The migrations are still checked on every start.
+ * It also holds the job queue's schema (`pgboss`), which pg-boss would otherwise create on a new
+ * database's first start (~0.3 s): the SQL pg-boss's own `start` runs there, from its
+ * `getConstructionPlans` (src/jobs/queue.ts starts pg-boss as before; it finds its schema).
+ *
+ * Its name is a hash of PGlite's version, of every migration (folder name and SQL) and of that
+ * SQL: after a new or changed migration, another PGlite or another pg-boss, no template matches
+ * and the directory is created the slow way, with the same result. It holds schemas only, never
+ * data: the demo seed runs on each new directory as before. The migrations are still checked on
+ * every start.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,6 +49,7 @@ export async function templateFile(migrationsDir?: string): Promise<string> {
   for (const { path: folder, migrationFile } of migrations.migrationDirectories) {
     hash.update(`${folder}\n${migrationFile.content.value}\n`);
   }
+  hash.update(getConstructionPlans());
   return path.join(CACHE_DIR, `pglite-${hash.digest('hex').slice(0, 16)}`);
 }
 
@@ -59,6 +74,7 @@ export async function prepareTemplate(): Promise<string> {
   const pglite = await PGlite.create(partial);
   try {
     await applyMigrations(new PrismaPGlite(pglite));
+    await pglite.exec(getConstructionPlans());
   } finally {
     await pglite.close();
   }
@@ -68,6 +84,13 @@ export async function prepareTemplate(): Promise<string> {
     // Another process made the same template meanwhile: theirs is as good.
     rmSync(partial, { recursive: true, force: true });
     if (!isInitialised(template)) throw error;
+  }
+  // Templates of earlier migrations or versions match nothing any more (39 MB each).
+  for (const name of readdirSync(CACHE_DIR)) {
+    const other = path.join(CACHE_DIR, name);
+    if (other !== template && /^pglite-[0-9a-f]{16}$/.test(name)) {
+      rmSync(other, { recursive: true, force: true });
+    }
   }
   return template;
 }

@@ -19,7 +19,8 @@ export type NpmStart = Readonly<{
   entries: () => Record<string, unknown>[];
 }>;
 
-export function npmStart(env: Readonly<Record<string, string>>): NpmStart {
+/** `cwd`: another checkout (the build test starts a copy of the repository). */
+export function npmStart(env: Readonly<Record<string, string>>, cwd = ROOT): NpmStart {
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
@@ -33,7 +34,7 @@ export function npmStart(env: Readonly<Record<string, string>>): NpmStart {
   }
   Object.assign(childEnv, env);
   const child = spawn('npm', ['run', 'start', '--silent'], {
-    cwd: ROOT,
+    cwd,
     env: childEnv,
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
