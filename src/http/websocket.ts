@@ -1,13 +1,14 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { type ExecutionArgs, GraphQLError } from 'graphql';
+import { type ExecutionArgs, GraphQLError, getOperationAST } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import type { YogaServerInstance } from 'graphql-yoga';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { Context } from '../context.ts';
 import { ServiceUnavailable } from '../errors.ts';
-import type { Logger } from '../logging.ts';
+import { type Logger, type RequestFields, withRequestFields } from '../logging.ts';
 import { REQUEST_LIMITS, useWellFormedVariables } from './limits.ts';
+import { requestIdOf } from './request-log.ts';
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of graphql-ws) on the GraphQL
@@ -20,6 +21,11 @@ import { REQUEST_LIMITS, useWellFormedVariables } from './limits.ts';
  * A connection without a token is closed with 4401, one whose token is refused with 4403. Each
  * operation builds its context afresh, so a token that expired or a member removed since the
  * connection opened gets UNAUTHENTICATED, like a new request.
+ *
+ * Each operation is logged like an HTTP request: one `websocket operation` line when it ends
+ * (complete, error, or the socket closed under it) with its id, type, name, duration, error
+ * count, request id and organization; every line logged while it runs carries its request id.
+ * A refused connection logs `websocket refused` with its close code.
  */
 export type WebSockets = Readonly<{
   /** Connections open now. */
@@ -39,7 +45,21 @@ const CONNECTION_INIT_WAIT_MS = 3_000;
 const GOING_AWAY = 1001;
 
 type Enveloped = ReturnType<GraphQLYoga['getEnveloped']>;
-type Roots = Readonly<{ execute: Enveloped['execute']; subscribe: Enveloped['subscribe'] }>;
+type Roots = Readonly<{
+  execute: Enveloped['execute'];
+  subscribe: Enveloped['subscribe'];
+  /** The operation's request id and organization, on every line logged while it runs. */
+  fields: RequestFields;
+}>;
+
+/** What the `websocket operation` line reports, from subscribe to the end. */
+type Running = {
+  started: number;
+  fields: RequestFields;
+  operationType: string | null;
+  operationName: string | null;
+  errors: number;
+};
 
 export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logger): WebSockets {
   const wss = new WebSocketServer({
@@ -49,7 +69,32 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
   });
   // The operations running (or streaming) on each acknowledged socket: shutdown waits for them.
   const running = new Map<WebSocket, Readonly<Record<string, unknown>>>();
+  const logged = new WeakMap<WebSocket, Map<string, Running>>();
   let closing = false;
+
+  const operationEnded = (socket: WebSocket, id: string, outcome: string, errors = 0) => {
+    const operation = logged.get(socket)?.get(id);
+    if (!operation) return;
+    logged.get(socket)?.delete(id);
+    logger.info(
+      {
+        protocol: 'graphql-ws',
+        operationId: id,
+        operationType: operation.operationType,
+        operationName: operation.operationName,
+        outcome,
+        errors: operation.errors + errors,
+        durationMs: Math.round((performance.now() - operation.started) * 10) / 10,
+        requestId: operation.fields.requestId,
+        organizationId: operation.fields.organizationId ?? null,
+      },
+      'websocket operation',
+    );
+  };
+  const refuse = (socket: WebSocket, code: number, reason: string) => {
+    logger.info({ protocol: 'graphql-ws', closeCode: code, reason }, 'websocket refused');
+    socket.close(code, reason);
+  };
 
   const enveloped = (req: IncomingMessage, socket: WebSocket, authorization: string | null) => {
     // A Request of its own per operation: the unit of work and the request id key on it. POST:
@@ -61,26 +106,30 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
       method: 'POST',
       headers: authorization ? { authorization } : {},
     });
-    return yoga.getEnveloped({ request, req, socket });
+    return { request, ...yoga.getEnveloped({ request, req, socket }) };
   };
 
   useServer<Record<string, unknown> | undefined, { authorization: string | null }>(
     {
       connectionInitWaitTimeout: CONNECTION_INIT_WAIT_MS,
-      execute: (args) => (args.rootValue as Roots).execute(args),
+      execute: (args) => {
+        const roots = args.rootValue as Roots;
+        return withRequestFields(roots.fields, () => roots.execute(args));
+      },
       subscribe: async (args) => {
-        const result = await (args.rootValue as Roots).subscribe(args);
+        const roots = args.rootValue as Roots;
+        const result = await withRequestFields(roots.fields, () => roots.subscribe(args));
         return isAsyncIterable(result) ? endingWithErrors(result, logger) : result;
       },
       onConnect: async (ctx) => {
         const authorization = authorizationOf(ctx.connectionParams);
         const { socket, request: req } = ctx.extra;
         if (closing) {
-          socket.close(GOING_AWAY, 'Server shutting down');
+          refuse(socket, GOING_AWAY, 'Server shutting down');
           return false;
         }
         if (!authorization) {
-          socket.close(CloseCode.Unauthorized, 'Unauthorized: no token in connectionParams');
+          refuse(socket, CloseCode.Unauthorized, 'Unauthorized: no token in connectionParams');
           return false;
         }
         let member = false;
@@ -90,23 +139,33 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
           member = false;
         }
         if (!member) {
-          socket.close(CloseCode.Forbidden, 'Forbidden: invalid or expired token');
+          refuse(socket, CloseCode.Forbidden, 'Forbidden: invalid or expired token');
           return false;
         }
         ctx.extra.authorization = authorization;
         running.set(socket, ctx.subscriptions);
         return true;
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const { socket, request: req } = ctx.extra;
-        if (closing) return [new ServiceUnavailable()];
-        const variablesError = illFormedVariables(payload);
-        if (variablesError) return [variablesError];
-        const { schema, parse, validate, contextFactory, execute, subscribe } = enveloped(
+        const { request, schema, parse, validate, contextFactory, execute, subscribe } = enveloped(
           req,
           socket,
           ctx.extra.authorization ?? null,
         );
+        const fields: RequestFields = { requestId: requestIdOf(request) };
+        const operation: Running = {
+          started: performance.now(),
+          fields,
+          operationType: null,
+          operationName: payload.operationName ?? null,
+          errors: 0,
+        };
+        if (!logged.has(socket)) logged.set(socket, new Map());
+        logged.get(socket)?.set(id, operation);
+        if (closing) return [new ServiceUnavailable()];
+        const variablesError = illFormedVariables(payload);
+        if (variablesError) return [variablesError];
         let document: ExecutionArgs['document'];
         try {
           document = parse(payload.query);
@@ -114,6 +173,9 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
           if (error instanceof GraphQLError) return [error];
           throw error;
         }
+        const ast = getOperationAST(document, payload.operationName ?? undefined);
+        operation.operationType = ast?.operation ?? null;
+        operation.operationName = ast?.name?.value ?? operation.operationName;
         const errors = validate(schema, document);
         if (errors.length > 0) return errors;
         // After validation: a query's unit of work, opened with the context, is ended by
@@ -121,6 +183,7 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
         let contextValue: unknown;
         try {
           contextValue = await contextFactory();
+          fields.organizationId = (contextValue as Context).scope?.organizationId;
         } catch (error) {
           if (error instanceof GraphQLError) return [error];
           logger.error({ err: error }, 'websocket: context failed');
@@ -130,13 +193,26 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
           schema,
           document,
           contextValue,
-          rootValue: { execute, subscribe } satisfies Roots,
+          rootValue: { execute, subscribe, fields } satisfies Roots,
           variableValues: payload.variables ?? null,
           operationName: payload.operationName ?? null,
         };
       },
+      onNext: (ctx, id, _payload, _args, result) => {
+        const operation = logged.get(ctx.extra.socket)?.get(id);
+        if (operation) operation.errors += result.errors?.length ?? 0;
+      },
+      onError: (ctx, id, _payload, errors) => {
+        operationEnded(ctx.extra.socket, id, 'error', errors.length);
+      },
+      onComplete: (ctx, id) => {
+        operationEnded(ctx.extra.socket, id, 'complete');
+      },
       onClose: (ctx) => {
         running.delete(ctx.extra.socket);
+        for (const id of logged.get(ctx.extra.socket)?.keys() ?? []) {
+          operationEnded(ctx.extra.socket, id, 'closed');
+        }
       },
     },
     wss,

@@ -2,13 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createClient as createSseClient } from 'graphql-sse';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { App } from '../../src/app.ts';
 import { REQUEST_LIMITS } from '../../src/http/limits.ts';
 import { shutdown } from '../../src/http/shutdown.ts';
 import { SSE_STREAM_PATH } from '../../src/http/sse-stream.ts';
 import { attachWebSockets, type WebSockets } from '../../src/http/websocket.ts';
 import { createLogger } from '../../src/logging.ts';
+import { decodeGlobalId } from '../../src/schema/ids.ts';
 import {
   createTestApi,
   field,
@@ -18,6 +19,7 @@ import {
   signUpOrg,
   type TestApi,
 } from '../support/api.ts';
+import { capturedLogger } from '../support/log-lines.ts';
 import { connectWs, type WsConnection, type WsOperation } from '../support/ws.ts';
 
 /**
@@ -28,6 +30,7 @@ import { connectWs, type WsConnection, type WsOperation } from '../support/ws.ts
  */
 const POST_CREATED = 'subscription { postCreated { id title } }';
 
+const wsLog = capturedLogger();
 let t: TestApi;
 let server: Server;
 let websockets: WebSockets;
@@ -39,7 +42,7 @@ const connections: WsConnection[] = [];
 beforeAll(async () => {
   t = await createTestApi();
   server = createServer(t.api.yoga);
-  websockets = attachWebSockets(server, t.api.yoga, createLogger('silent'));
+  websockets = attachWebSockets(server, t.api.yoga, wsLog.logger);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
   acme = await signUpOrg(t, 'acme');
@@ -170,6 +173,57 @@ describe('the connection', () => {
     const refused = await once(connection, heavy, { ids: ids(100) });
     expect(refused.result).toFailWith('QUERY_TOO_COMPLEX');
     expect((await once(connection, heavy, { ids: ids(10) })).result?.errors).toBeUndefined();
+  });
+});
+
+describe('logs', () => {
+  it('one line per operation as it ends, with its request id and organization; one per refusal', async () => {
+    const from = wsLog.lines.length;
+    const ours = () => wsLog.lines.slice(from);
+    const connection = connect(acme.owner.token);
+    const query = connection.subscribe('query Me { viewer { name } }');
+    expect(await query.ended).toBe('complete');
+    const invalid = connection.subscribe('query Nope { nope }');
+    expect(await invalid.ended).toBe('error');
+    const sub = connection.subscribe(POST_CREATED);
+    await warmUp(sub, acme);
+    sub.close();
+    const refused = connect('not-a-token');
+    expect((await refused.closed).code).toBe(4403);
+    await connection.dispose();
+    await vi.waitFor(() =>
+      expect(ours().filter((l) => l.msg === 'websocket operation')).toHaveLength(3),
+    );
+    const lines = ours().filter((l) => l.msg === 'websocket operation');
+    const organization = await t.gql('{ organization { id } }', {}, acme.owner.token);
+    const organizationId = decodeGlobalId(
+      field<{ id: string }>(organization, 'organization').id,
+    ).id;
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          operationType: 'query',
+          operationName: 'Me',
+          outcome: 'complete',
+          errors: 0,
+          organizationId,
+        }),
+        expect.objectContaining({ operationName: 'Nope', outcome: 'error', errors: 1 }),
+        expect.objectContaining({
+          operationType: 'subscription',
+          outcome: 'complete',
+          organizationId,
+        }),
+      ]),
+    );
+    for (const line of lines) {
+      expect(line.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      expect(line.durationMs).toEqual(expect.any(Number));
+    }
+    expect(new Set(lines.map((l) => l.requestId)).size).toBe(3);
+    expect(ours()).toContainEqual(
+      expect.objectContaining({ msg: 'websocket refused', closeCode: 4403 }),
+    );
   });
 });
 
