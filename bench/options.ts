@@ -1,5 +1,13 @@
 // Command-line flags and their defaults (full run and --quick).
-export const CONTENDERS = ['scopegraph', 'unscoped', 'postgraphile', 'raw', 'raw-tx'] as const;
+export const CONTENDERS = [
+  'scopegraph',
+  'unscoped',
+  'postgraphile',
+  'raw',
+  'raw-tx',
+  'scopegraph-semi32',
+  'scopegraph-semi64',
+] as const;
 export type Contender = (typeof CONTENDERS)[number];
 export const DEFAULT_CONTENDERS: readonly Contender[] = [
   'scopegraph',
@@ -47,7 +55,7 @@ export const USAGE = `npm run bench -- [flags]
   --duration S            seconds per measurement (default 1.5; quick 1)
   --warmup S              warm-up seconds per scenario and contender (default 1; quick 0.3)
   --connections 1,8,32    concurrency levels
-  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx)
+  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64)
   --scenarios 1,2,3,4     1 nested list, 2 post by id, 3 createPost, 4 deep page of the big tenant
   --rounds N              alternating rounds (default 2; quick 1)
   --pool N                database pool size of every server (default 10)

@@ -266,6 +266,12 @@ export function markdownReport(report: RunReport): string {
           '  - **raw-tx**: the same SQL with parameters, sent BEGIN, bind, query, COMMIT (4 round trips).',
         ]
       : []),
+    ...(['scopegraph-semi32', 'scopegraph-semi64'] as const)
+      .filter((c) => o.contenders.includes(c))
+      .map(
+        (c) =>
+          `  - **${c}**: scopegraph under \`node --max-semi-space-size=${c.slice(-2)}\` (V8 semi-spaces of ${c.slice(-2)} MB instead of V8's default: fewer scavenges, more memory).`,
+      ),
     '',
     '## Results',
     '',
