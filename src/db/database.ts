@@ -1,12 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { BindingClient, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
-import { copyTemplate, isInitialised } from './pglite-template.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -43,6 +41,9 @@ export type DatabaseOptions = Readonly<{
 
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (options.url) return openServer(options.url, options.poolSize ?? 10);
+  // Imported here, not above: PGlite and its adapter hold ~45 MB that a server's process never
+  // needs.
+  const { PrismaPGlite } = await import('pglite-prisma-adapter');
   const dataDir = options.dataDir ?? DEFAULT_DATA_DIR;
   const onDisk = !options.pglite && !dataDir.startsWith('memory://');
   if (onDisk) mkdirSync(dataDir, { recursive: true });
@@ -81,6 +82,10 @@ async function openPglite(
   dataDir: string,
   onDisk: boolean,
 ): Promise<{ pglite: PGlite; origin: NonNullable<Database['origin']> }> {
+  const [{ PGlite }, { copyTemplate, isInitialised }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('./pglite-template.ts'),
+  ]);
   if (onDisk && isInitialised(dataDir))
     return { pglite: await PGlite.create(dataDir), origin: 'existing' };
   const copied = onDisk && (await copyTemplate(dataDir));

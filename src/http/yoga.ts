@@ -1,4 +1,3 @@
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, type Plugin, useReadinessCheck } from 'graphql-yoga';
 import { useAdminEndpoint } from '../admin/endpoint.ts';
 import { createAccounts } from '../auth/accounts.ts';
@@ -161,8 +160,11 @@ export function createApi(options: ApiOptions): Api {
           ...graphiqlConnectionParams(options.graphiql.headers),
         }
       : false,
-    // Served inline by the app: no CDN, so it works offline and under a strict CSP.
-    renderGraphiQL,
+    // Served inline by the app: no CDN, so it works offline and under a strict CSP. Imported on
+    // the first page asked for: the module holds GraphiQL's whole bundle as strings, ~70 MB of
+    // resident memory that a server without GraphiQL (production) never needs.
+    renderGraphiQL: async (graphiql) =>
+      (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(graphiql),
     maskedErrors: { maskError: (error, message) => maskError(error, message, logger) },
     context: async ({ request, ...server }) => {
       const ctx = await context({

@@ -1,7 +1,7 @@
 // Adapter workarounds: the factory handed to the schema engine. Fixes for adapter-pg over a
 // PostgreSQL server, for pglite-prisma-adapter over embedded PGlite, and those both need.
 import { randomUUID } from 'node:crypto';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
 import {
   DriverAdapterError,
@@ -10,7 +10,6 @@ import {
   type SqlMigrationAwareDriverAdapterFactory,
 } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
-import { PrismaPGlite } from 'pglite-prisma-adapter';
 
 export interface MigrationFactory extends SqlMigrationAwareDriverAdapterFactory {
   /** Ends the connections and removes the shadow databases this factory made. */
@@ -21,7 +20,7 @@ export async function forMigrations(
   factory: SqlMigrationAwareDriverAdapterFactory,
 ): Promise<MigrationFactory> {
   if (factory.adapterName === '@prisma/adapter-pg') return pgForMigrations(factory);
-  if (factory.adapterName === 'pglite-prisma-adapter') return pgliteForMigrations(factory);
+  if (factory.adapterName === 'pglite-prisma-adapter') return await pgliteForMigrations(factory);
   return {
     provider: factory.provider,
     adapterName: factory.adapterName,
@@ -129,8 +128,14 @@ function reportCharColumnsAsText(client: pg.PoolClient): void {
   });
 }
 
-/** Over embedded PGlite. */
-function pgliteForMigrations(factory: SqlMigrationAwareDriverAdapterFactory): MigrationFactory {
+/** Over embedded PGlite (imported here, not above: a server's process never loads it). */
+async function pgliteForMigrations(
+  factory: SqlMigrationAwareDriverAdapterFactory,
+): Promise<MigrationFactory> {
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('pglite-prisma-adapter'),
+  ]);
   const db: unknown = Reflect.get(factory, 'client');
   if (!(db instanceof PGlite)) throw new Error('pglite-prisma-adapter did not expose its PGlite');
   const shadows: PGlite[] = [];
@@ -143,7 +148,7 @@ function pgliteForMigrations(factory: SqlMigrationAwareDriverAdapterFactory): Mi
     connect: () => adapterOver(db),
     // The adapter's own shadow PGlite is never closed; this one is, in close().
     connectToShadowDb: async () => {
-      const shadow = await emptyPglite();
+      const shadow = await emptyPglite(PGlite);
       shadows.push(shadow);
       return adapterOver(shadow);
     },
@@ -156,9 +161,9 @@ function pgliteForMigrations(factory: SqlMigrationAwareDriverAdapterFactory): Mi
 let emptyPgliteImage: Promise<Blob> | undefined;
 
 // A new PGlite runs initdb (~3 s); loading an image of an empty one takes a fraction of that.
-async function emptyPglite(): Promise<PGlite> {
+async function emptyPglite(Pglite: typeof PGlite): Promise<PGlite> {
   if (!emptyPgliteImage) {
-    const first = new PGlite();
+    const first = new Pglite();
     // dumpDataDir() before the database is ready never settles.
     emptyPgliteImage = first.waitReady.then(() => first.dumpDataDir('none'));
     emptyPgliteImage.catch(() => {
@@ -167,7 +172,7 @@ async function emptyPglite(): Promise<PGlite> {
     await emptyPgliteImage;
     return first;
   }
-  const pglite = new PGlite({ loadDataDir: await emptyPgliteImage });
+  const pglite = new Pglite({ loadDataDir: await emptyPgliteImage });
   await pglite.waitReady;
   return pglite;
 }
