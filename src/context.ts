@@ -97,25 +97,25 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
       credential: Credential,
       scope: Scope,
       db: ScopedTx,
-      streams: MemberStreams | null,
-    ): MemberContext =>
-      Object.freeze({
+      streaming: boolean,
+    ): MemberContext => {
+      const events = parts.events.scoped(credential.organization);
+      return Object.freeze({
         requestId,
         client,
         accounts,
         asMember,
         scope: withMember(scope),
         db,
-        events: parts.events.scoped(credential.organization),
+        events,
         jobs: parts.jobs(credential.organization),
-        streams,
+        streams: streaming ? (parts.streams?.(credential, events) ?? null) : null,
         exportLinks: parts.exportLinks,
       });
+    };
     const outsideUnitOfWork = async (credential: Credential): Promise<MemberContext> => {
       const db = parts.scopedDb(credential.organization);
-      const scope = await memberScope(credential, db);
-      const events = parts.events.scoped(credential.organization);
-      return member(credential, scope, db, parts.streams?.(credential, events) ?? null);
+      return member(credential, await memberScope(credential, db), db, true);
     };
     const asMember = async (token: string): Promise<MemberContext> => {
       const credential = await verifyCredential(`Bearer ${token}`, tokens);
@@ -146,7 +146,7 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
       await unitOfWork.end(request, 'rollback');
       throw error;
     });
-    return member(credential, scope, opened.db, null);
+    return member(credential, scope, opened.db, false);
   };
 }
 

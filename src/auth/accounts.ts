@@ -1,6 +1,5 @@
 import type { SystemClient } from '../db/system.ts';
 import { BadUserInput, Conflict, OrganizationSuspended, Unauthenticated } from '../errors.ts';
-import type { Organization, User } from '../generated/prisma/client.ts';
 import type { Client } from '../http/client-address.ts';
 import { forOrganization, rowKey, type Scope, type ScopeUser } from '../tenancy/scope.ts';
 import type { ScopedClients, ScopedTx } from '../tenancy/scoped-client.ts';
@@ -8,7 +7,11 @@ import type { CredentialGuard } from './credential-guard.ts';
 import type { PasswordHasher } from './passwords.ts';
 import type { TokenService } from './tokens.ts';
 
-export type AuthResult = Readonly<{ token: string; user: User; organization: Organization }>;
+/**
+ * The new token. The payload's user and organization are loaded as that token's member
+ * (src/schema/auth.ts), so nothing else is handed on.
+ */
+export type AuthResult = Readonly<{ token: string }>;
 
 export type SignUpInput = Readonly<{
   organizationName: string;
@@ -75,8 +78,7 @@ export function createAccounts(
         });
         return { organization, user };
       });
-      const token = await tokens.issue({ userId: user.id, organizationId: organization.id });
-      return { token, user, organization };
+      return { token: await tokens.issue({ userId: user.id, organizationId: organization.id }) };
     },
 
     async signIn(input, client) {
@@ -98,8 +100,7 @@ export function createAccounts(
       await permit.settle(true);
       // Said only to someone who knows a member's password: to anyone else it is the same error.
       if (organization.suspendedAt) throw new OrganizationSuspended();
-      const token = await tokens.issue({ userId: user.id, organizationId: organization.id });
-      return { token, user, organization };
+      return { token: await tokens.issue({ userId: user.id, organizationId: organization.id }) };
     },
 
     async newMemberPassword(scope, password) {
@@ -120,16 +121,16 @@ export function createAccounts(
       // Tokens carry a millisecond `iat` (src/auth/tokens.ts): the one issued below, at this
       // very instant, is valid; every one issued before is not (src/auth/authenticate.ts).
       const issuedAt = new Date();
-      const user = await db.user.update({
+      await db.user.update({
         where: key,
         data: { passwordHash, tokensValidAfter: issuedAt },
+        select: { id: true },
       });
-      const organization = await scope.organization();
       const token = await tokens.issue(
-        { userId: user.id, organizationId: user.organizationId },
+        { userId: scope.user.id, organizationId: scope.organizationId },
         issuedAt,
       );
-      return { token, user, organization };
+      return { token };
     },
   });
 }

@@ -9,6 +9,7 @@ import { ServiceUnavailable } from '../errors.ts';
 import { type Logger, type RequestFields, withRequestFields } from '../logging.ts';
 import { REQUEST_LIMITS, useWellFormedVariables } from './limits.ts';
 import { requestIdOf } from './request-log.ts';
+import { createOperationLog } from './websocket-log.ts';
 
 /**
  * GraphQL over WebSocket (the `graphql-transport-ws` protocol of graphql-ws) on the GraphQL
@@ -22,10 +23,8 @@ import { requestIdOf } from './request-log.ts';
  * operation builds its context afresh, so a token that expired or a member removed since the
  * connection opened gets UNAUTHENTICATED, like a new request.
  *
- * Each operation is logged like an HTTP request: one `websocket operation` line when it ends
- * (complete, error, or the socket closed under it) with its id, type, name, duration, error
- * count, request id and organization; every line logged while it runs carries its request id.
- * A refused connection logs `websocket refused` with its close code.
+ * Each operation is logged like an HTTP request (src/http/websocket-log.ts), and every line
+ * logged while it runs carries its request id.
  */
 export type WebSockets = Readonly<{
   /** Connections open now. */
@@ -52,15 +51,6 @@ type Roots = Readonly<{
   fields: RequestFields;
 }>;
 
-/** What the `websocket operation` line reports, from subscribe to the end. */
-type Running = {
-  started: number;
-  fields: RequestFields;
-  operationType: string | null;
-  operationName: string | null;
-  errors: number;
-};
-
 export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logger): WebSockets {
   const wss = new WebSocketServer({
     server,
@@ -69,30 +59,10 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
   });
   // The operations running (or streaming) on each acknowledged socket: shutdown waits for them.
   const running = new Map<WebSocket, Readonly<Record<string, unknown>>>();
-  const logged = new WeakMap<WebSocket, Map<string, Running>>();
+  const log = createOperationLog(logger);
   let closing = false;
-
-  const operationEnded = (socket: WebSocket, id: string, outcome: string, errors = 0) => {
-    const operation = logged.get(socket)?.get(id);
-    if (!operation) return;
-    logged.get(socket)?.delete(id);
-    logger.info(
-      {
-        protocol: 'graphql-ws',
-        operationId: id,
-        operationType: operation.operationType,
-        operationName: operation.operationName,
-        outcome,
-        errors: operation.errors + errors,
-        durationMs: Math.round((performance.now() - operation.started) * 10) / 10,
-        requestId: operation.fields.requestId,
-        organizationId: operation.fields.organizationId ?? null,
-      },
-      'websocket operation',
-    );
-  };
   const refuse = (socket: WebSocket, code: number, reason: string) => {
-    logger.info({ protocol: 'graphql-ws', closeCode: code, reason }, 'websocket refused');
+    log.refused(code, reason);
     socket.close(code, reason);
   };
 
@@ -154,15 +124,7 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
           ctx.extra.authorization ?? null,
         );
         const fields: RequestFields = { requestId: requestIdOf(request) };
-        const operation: Running = {
-          started: performance.now(),
-          fields,
-          operationType: null,
-          operationName: payload.operationName ?? null,
-          errors: 0,
-        };
-        if (!logged.has(socket)) logged.set(socket, new Map());
-        logged.get(socket)?.set(id, operation);
+        const operation = log.started(socket, id, fields, payload.operationName ?? null);
         if (closing) return [new ServiceUnavailable()];
         const variablesError = illFormedVariables(payload);
         if (variablesError) return [variablesError];
@@ -199,20 +161,17 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
         };
       },
       onNext: (ctx, id, _payload, _args, result) => {
-        const operation = logged.get(ctx.extra.socket)?.get(id);
-        if (operation) operation.errors += result.errors?.length ?? 0;
+        log.errors(ctx.extra.socket, id, result.errors?.length ?? 0);
       },
       onError: (ctx, id, _payload, errors) => {
-        operationEnded(ctx.extra.socket, id, 'error', errors.length);
+        log.ended(ctx.extra.socket, id, 'error', errors.length);
       },
       onComplete: (ctx, id) => {
-        operationEnded(ctx.extra.socket, id, 'complete');
+        log.ended(ctx.extra.socket, id, 'complete');
       },
       onClose: (ctx) => {
         running.delete(ctx.extra.socket);
-        for (const id of logged.get(ctx.extra.socket)?.keys() ?? []) {
-          operationEnded(ctx.extra.socket, id, 'closed');
-        }
+        log.closed(ctx.extra.socket);
       },
     },
     wss,
