@@ -16,6 +16,10 @@ export type Cell = Omit<LoadResult, 'timeouts'> &
     serverRequests: number;
     roundTrips: number;
     statements: number;
+    /** Prisma query plans compiled (plan-cache misses); null for a server without Prisma. */
+    plansCompiled: number | null;
+    /** The server process's CPU time over the measurement (user + system). */
+    cpuMicros: number;
     rss: number;
   }>;
 
@@ -31,6 +35,9 @@ export type Summary = Readonly<{
   p99: number;
   roundTripsPerRequest: number;
   statementsPerRequest: number;
+  /** Prisma plans compiled per request: 0 means its plan cache served every operation. */
+  plansPerRequest: number | null;
+  cpuMsPerRequest: number;
   rss: number;
   errors: number;
 }>;
@@ -102,6 +109,10 @@ export function summarize(cells: readonly Cell[]): Summary[] {
       p99: percentile(latencies, 99),
       roundTripsPerRequest: sum((c) => c.roundTrips) / requests,
       statementsPerRequest: sum((c) => c.statements) / requests,
+      plansPerRequest: group.some((c) => c.plansCompiled === null)
+        ? null
+        : sum((c) => c.plansCompiled ?? 0) / requests,
+      cpuMsPerRequest: sum((c) => c.cpuMicros) / 1000 / requests,
       rss: Math.max(...group.map((c) => c.rss)),
       errors: sum((c) => c.non2xx + c.errors + c.graphqlErrors),
     };
@@ -146,6 +157,8 @@ export function resultsTable(summaries: readonly Summary[], markdown: boolean): 
     'p99 ms',
     'SQL/req',
     'RT/req',
+    'plans/req',
+    'CPU ms/req',
     'RSS MB',
     'errors',
   ];
@@ -161,6 +174,8 @@ export function resultsTable(summaries: readonly Summary[], markdown: boolean): 
       f2(s.p99),
       f1(s.statementsPerRequest),
       f1(s.roundTripsPerRequest),
+      s.plansPerRequest === null ? '–' : f2(s.plansPerRequest),
+      f2(s.cpuMsPerRequest),
       mb(s.rss),
       String(s.errors),
     ]);
@@ -255,7 +270,7 @@ export function markdownReport(report: RunReport): string {
     '',
     `- autocannon, ${o.duration} s per measurement, concurrency ${o.connections.join(', ')}, ${o.rounds} round(s) alternating the contender order (forward, then reversed), ${o.warmup} s warm-up (at 8 connections) per scenario and contender, three times that for the first scenario. Every server: its own child process on 127.0.0.1, pool of ${o.poolSize} connections, NODE_ENV=production, GraphQL servers logging at \`${o.logLevel}\` (to a file).`,
     '- Before measuring, each scenario is answered by every contender for a few tenants and compared with the data the seed formulas predict (same data from all of them).',
-    "- SQL/req and RT/req: statements and round trips counted in each server process (wrapping pg's Client#query), divided by the requests it served. RSS: /proc/<pid>/status VmRSS after each run (max over rounds).",
+    "- SQL/req and RT/req: statements and round trips counted in each server process (wrapping pg's Client#query), divided by the requests it served. plans/req: query plans Prisma's compiler built per request (wrapping its QueryCompiler), each a miss of Prisma's plan cache: 0.00 means every Prisma operation was a hit ('–': no Prisma). CPU ms/req: the server process's user + system CPU time (process.cpuUsage) over the measurement, divided by the requests it served. RSS: /proc/<pid>/status VmRSS after each run (max over rounds).",
     '- Contenders:',
     '  - **scopegraph**: `createApi` as shipped (src/http/yoga.ts) over `openDatabase`: a query operation is one read-only unit of work in which every statement (the member lookup, then the operation) travels behind the binding in one message, with no BEGIN or COMMIT; a mutation is one transaction per database operation (BEGIN and the binding in one message, the statement, COMMIT).',
     "  - **unscoped**: the same schema and plugins (bench/servers/unscoped.ts), a plain PrismaClient on the owner connection (superuser, so no RLS), no transaction or bind. It keeps the scoped client's WHERE rewriting, which the resolvers need for the same answers. The difference to scopegraph is the binding.",

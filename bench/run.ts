@@ -281,6 +281,11 @@ async function measure(
     serverRequests: after.requests - before.requests,
     roundTrips: after.roundTrips - before.roundTrips,
     statements: after.statements - before.statements,
+    plansCompiled:
+      after.plansCompiled === null || before.plansCompiled === null
+        ? null
+        : after.plansCompiled - before.plansCompiled,
+    cpuMicros: after.cpuMicros - before.cpuMicros,
     rss: child.memory().rss,
   };
 }

@@ -6,7 +6,7 @@ import type { EventBus, ScopedEvents } from './events/bus.ts';
 import type { MemberStreams } from './events/streams.ts';
 import type { Client } from './http/client-address.ts';
 import type { ExportLinks } from './http/export-download.ts';
-import type { ScopedJobs } from './jobs/scoped.ts';
+import type { ScopedJobs, ScopedJobsOptions } from './jobs/scoped.ts';
 import { noteOrganization } from './logging.ts';
 import type { Scope, ScopeUser } from './tenancy/scope.ts';
 import type { ScopedTx, UnitOfWork } from './tenancy/scoped-client.ts';
@@ -64,10 +64,10 @@ export function requireStreams(ctx: Context): MemberStreams {
   return streams;
 }
 
-/** How a query operation gets its one transaction (src/http/unit-of-work.ts). */
+/** How a query or mutation operation gets its one transaction (src/http/unit-of-work.ts). */
 export type UnitOfWorkHooks = Readonly<{
-  wants: (request: Request) => boolean;
-  open: (organization: Scope) => Promise<UnitOfWork>;
+  wants: (request: Request) => 'read' | 'write' | null;
+  open: (kind: 'read' | 'write', organization: Scope) => Promise<UnitOfWork>;
   /** Hands the opened unit of work to whoever ends it when execution is done. */
   track: (request: Request, unitOfWork: UnitOfWork) => void;
   end: (request: Request, outcome: 'rollback') => Promise<void>;
@@ -79,10 +79,10 @@ export type ContextParts = Readonly<{
   /** The scoped-client factory: a client bound to one organization. */
   scopedDb: (organization: Scope) => ScopedTx;
   events: EventBus;
-  jobs: (organization: Scope) => ScopedJobs | null;
+  jobs: (organization: Scope, options: ScopedJobsOptions) => ScopedJobs | null;
   /** A member's streams for a request outside a unit of work; null where nothing streams. */
   streams: ((credential: Credential, events: ScopedEvents) => MemberStreams) | null;
-  /** Null: every statement on its own (no query operation gets one transaction). */
+  /** Null: every database operation on its own (no operation gets one transaction). */
   unitOfWork: UnitOfWorkHooks | null;
   exportLinks: ExportLinks | null;
 }>;
@@ -93,13 +93,15 @@ export type ContextRequest = Readonly<{ request: Request; requestId: string; cli
 export function createContext(parts: ContextParts): (req: ContextRequest) => Promise<Context> {
   const { tokens, accounts, unitOfWork } = parts;
   return async ({ request, requestId, client }) => {
+    /** Outside a unit of work: streams too. In one that writes: events and jobs after COMMIT. */
     const member = (
       credential: Credential,
       scope: Scope,
       db: ScopedTx,
-      streaming: boolean,
+      within?: Readonly<{ unitOfWork: UnitOfWork; writes: boolean }>,
     ): MemberContext => {
       const events = parts.events.scoped(credential.organization);
+      const afterCommit = within?.writes ? within.unitOfWork.afterCommit : undefined;
       return Object.freeze({
         requestId,
         client,
@@ -107,15 +109,18 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
         asMember,
         scope: withMember(scope),
         db,
-        events,
-        jobs: parts.jobs(credential.organization),
-        streams: streaming ? (parts.streams?.(credential, events) ?? null) : null,
+        events: afterCommit ? publishedAfterCommit(events, afterCommit) : events,
+        jobs: parts.jobs(credential.organization, {
+          db: within ? parts.scopedDb(credential.organization) : db,
+          ...(afterCommit ? { afterCommit } : {}),
+        }),
+        streams: within ? null : (parts.streams?.(credential, events) ?? null),
         exportLinks: parts.exportLinks,
       });
     };
     const outsideUnitOfWork = async (credential: Credential): Promise<MemberContext> => {
       const db = parts.scopedDb(credential.organization);
-      return member(credential, await memberScope(credential, db), db, true);
+      return member(credential, await memberScope(credential, db), db);
     };
     const asMember = async (token: string): Promise<MemberContext> => {
       const credential = await verifyCredential(`Bearer ${token}`, tokens);
@@ -137,17 +142,33 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
         streams: null,
       });
     }
-    if (!unitOfWork?.wants(request)) return outsideUnitOfWork(credential);
+    const kind = unitOfWork?.wants(request);
+    if (!unitOfWork || !kind) return outsideUnitOfWork(credential);
     // Ended by the unit of work's plugin when execution is done (or, failing that, when the
     // response goes out), and here at once if the member lookup fails.
-    const opened = await unitOfWork.open(credential.organization);
+    const opened = await unitOfWork.open(kind, credential.organization);
     unitOfWork.track(request, opened);
     const scope = await memberScope(credential, opened.db).catch(async (error: unknown) => {
       await unitOfWork.end(request, 'rollback');
       throw error;
     });
-    return member(credential, scope, opened.db, false);
+    return member(credential, scope, opened.db, { unitOfWork: opened, writes: kind === 'write' });
   };
+}
+
+/**
+ * A mutation's events go out once its unit of work has committed: a subscriber that re-reads the
+ * row finds it, and one that re-checks a member's access sees the change. An event of a root
+ * field that failed is never sent.
+ */
+function publishedAfterCommit(
+  events: ScopedEvents,
+  afterCommit: (task: () => unknown) => void,
+): ScopedEvents {
+  return Object.freeze({
+    publish: (event, payload) => afterCommit(() => events.publish(event, payload)),
+    subscribe: events.subscribe,
+  });
 }
 
 /**

@@ -38,6 +38,13 @@ export type ServerStats = {
   roundTrips: number;
   /** SQL statements in them: a simple-protocol query string may hold several. */
   statements: number;
+  /**
+   * Query plans Prisma compiled (countPrismaPlans): each is a miss of its plan cache. Null for
+   * a server without Prisma.
+   */
+  plansCompiled: number | null;
+  /** CPU time the process used so far (user + system), in microseconds. */
+  cpuMicros: number;
   rss: number;
   heapUsed: number;
 };
@@ -50,6 +57,8 @@ const stats: ServerStats = {
   graphqlErrors: 0,
   roundTrips: 0,
   statements: 0,
+  plansCompiled: null,
+  cpuMicros: 0,
   rss: 0,
   heapUsed: 0,
 };
@@ -72,19 +81,50 @@ export function countPgQueries(): void {
     const config = typeof first === 'object' && first !== null ? (first as QueryConfigLike) : null;
     const text = typeof first === 'string' ? first : config?.text;
     const values = Array.isArray(second) ? second : config?.values;
-    // A statement sent behind a prefix in the same message (src/db/bound-pg-client.ts, PrefixedQuery:
-    // the tenant binding of a read-only unit of work) is two statements in one round trip.
-    const prefix = typeof config?.prefix === 'string' ? config.prefix : null;
+    // Statements sent in front of another in the same message (src/db/bound-pg-client.ts,
+    // PrefixedQuery: the tenant binding, and BEGIN for a transaction that writes) are statements
+    // of their own in one round trip.
+    const prefixes = Array.isArray(config?.prefixes)
+      ? (config.prefixes as { sql: string }[]).map((p) => p.sql)
+      : [];
     stats.roundTrips++;
-    stats.statements += statementCount(text, values, config?.name) + (prefix ? 1 : 0);
+    stats.statements += statementCount(text, values, config?.name) + prefixes.length;
     if (trace && trace.length < 500) {
-      trace.push(prefix ? `${oneLine(prefix)} + ${oneLine(text)} (one message)` : oneLine(text));
+      trace.push(
+        prefixes.length > 0
+          ? `${[...prefixes, text].map(oneLine).join(' + ')} (one message)`
+          : oneLine(text),
+      );
     }
     return original.apply(this, args);
   };
 }
 
-type QueryConfigLike = { text?: unknown; values?: unknown; name?: unknown; prefix?: unknown };
+/**
+ * Counts the query plans Prisma's query compiler builds. Prisma caches a plan per query shape
+ * (its plan cache): a request whose operations all hit it compiles nothing. Wraps the compiler
+ * class of the very module the generated client loads (src/generated/prisma/internal/class.ts,
+ * compilerWasm.getRuntime), so it counts every client in the process. Prisma 7.10.
+ */
+export async function countPrismaPlans(): Promise<void> {
+  // A specifier in a variable: the module ships no type declarations.
+  const specifier = '@prisma/client/runtime/query_compiler_fast_bg.postgresql.mjs';
+  const runtime = (await import(specifier)) as {
+    QueryCompiler: { prototype: Record<string, QueryFn> };
+  };
+  stats.plansCompiled = 0;
+  const proto = runtime.QueryCompiler.prototype;
+  for (const method of ['compile', 'compileBatch'] as const) {
+    const original = proto[method];
+    if (typeof original !== 'function') throw new Error(`QueryCompiler#${method} is gone`);
+    proto[method] = function countedCompile(this: unknown, ...args: unknown[]) {
+      stats.plansCompiled = (stats.plansCompiled ?? 0) + 1;
+      return original.apply(this, args);
+    };
+  }
+}
+
+type QueryConfigLike = { text?: unknown; values?: unknown; name?: unknown; prefixes?: unknown };
 
 /** Only a parameterless, unnamed query goes out as a simple Query message that may hold several. */
 function statementCount(text: unknown, values: unknown, name: unknown): number {
@@ -130,7 +170,13 @@ function benchRoute(req: IncomingMessage, res: ServerResponse): void {
   };
   if (req.url === '/__bench/stats') {
     const memory = process.memoryUsage();
-    json({ ...stats, rss: memory.rss, heapUsed: memory.heapUsed });
+    const cpu = process.cpuUsage();
+    json({
+      ...stats,
+      cpuMicros: cpu.user + cpu.system,
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+    });
   } else if (req.url === '/__bench/trace/start' && req.method === 'POST') {
     trace = [];
     json({ ok: true });

@@ -3,11 +3,19 @@ import { createTokenService } from '../../src/auth/tokens.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { createApi } from '../../src/http/yoga.ts';
 import { createLogger } from '../../src/logging.ts';
-import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
+import {
+  countPgQueries,
+  countPrismaPlans,
+  type Handler,
+  reportStartupFailure,
+  serve,
+  serverEnv,
+} from './common.ts';
 
 try {
   const env = serverEnv();
   countPgQueries();
+  await countPrismaPlans();
   const database = await openDatabase({ url: env.databaseUrl, poolSize: env.poolSize });
   const api = createApi({
     database,

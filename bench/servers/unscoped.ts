@@ -33,7 +33,14 @@ import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
 import { scopeOperation } from '../../src/tenancy/scope-args.ts';
 import type { ScopedTx } from '../../src/tenancy/scoped-client.ts';
-import { countPgQueries, type Handler, reportStartupFailure, serve, serverEnv } from './common.ts';
+import {
+  countPgQueries,
+  countPrismaPlans,
+  type Handler,
+  reportStartupFailure,
+  serve,
+  serverEnv,
+} from './common.ts';
 
 function whereScoped(base: PrismaClient, organizationId: OrganizationId) {
   return base.$extends({
@@ -57,6 +64,7 @@ const noAccounts: Accounts = Object.freeze({
 try {
   const env = serverEnv();
   countPgQueries();
+  await countPrismaPlans();
   const database = await openDatabase({ url: env.databaseUrl, poolSize: env.poolSize });
   const tokens = createTokenService({ secret: env.jwtSecret });
   const logger = createLogger(env.logLevel);

@@ -1,18 +1,16 @@
 import {
   type DocumentNode,
-  type FragmentDefinitionNode,
   type GraphQLField,
   type GraphQLObjectType,
   type GraphQLSchema,
-  Kind,
   parse,
-  type SelectionSetNode,
   type ValidationContext,
   type ValidationRule,
   validate,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { CredentialOperationNotAlone, TooManyCredentialOperations } from '../errors.ts';
+import { rootFieldNames } from '../schema/root-fields.ts';
 
 /**
  * The extension that marks a field as a credential operation (one that hashes a password:
@@ -56,28 +54,13 @@ export const oneCredentialOperation: ValidationRule = countingRule((count, conte
  * variables say.
  */
 export const tokenIssuerAlone: ValidationRule = (context) => {
-  const fragments = new Map<string, FragmentDefinitionNode>(
-    context
-      .getDocument()
-      .definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION)
-      .map((d) => [d.name.value, d]),
-  );
-  const rootFields = (selectionSet: SelectionSetNode, seen: Set<string>): string[] =>
-    selectionSet.selections.flatMap((selection) => {
-      if (selection.kind === Kind.FIELD) return [selection.name.value];
-      if (selection.kind === Kind.INLINE_FRAGMENT) return rootFields(selection.selectionSet, seen);
-      const name = selection.name.value;
-      const fragment = fragments.get(name);
-      if (!fragment || seen.has(name)) return []; // unknown or cyclic: other rules report it
-      return rootFields(fragment.selectionSet, new Set([...seen, name]));
-    });
   return {
     OperationDefinition(operation) {
       const root: GraphQLObjectType | null | undefined = context
         .getSchema()
         .getRootType(operation.operation);
       if (!root) return;
-      const names = rootFields(operation.selectionSet, new Set()).filter(
+      const names = rootFieldNames(context.getDocument(), operation).filter(
         (name) => name !== '__typename',
       );
       const fields = root.getFields();

@@ -4,18 +4,28 @@
 // handleCommandComplete, requiresPreparation); test/db/bound-pg-client.test.ts names the pg
 // versions this was verified on and fails when those internals change.
 import pg from 'pg';
-import { APP_ROLE, READ_ONLY_BIND_SQL, transactionBeingOpened } from '../tenancy/binding.ts';
+import {
+  APP_ROLE,
+  BIND_SQL,
+  READ_ONLY_BIND_SQL,
+  transactionBeingOpened,
+} from '../tenancy/binding.ts';
 import { isUuid } from '../tenancy/ids.ts';
+
+/** A statement sent in front of another, in the same message (PrefixedQuery below). */
+export type Prefix = Readonly<{ sql: string; args: readonly string[] }>;
 
 /**
  * pg's client, except for the transactions the tenant binding opens (planBegin below): their
- * BEGIN carries the binding in the same round trip, or, for a read-only one, no BEGIN is sent and
- * every statement carries the binding in its own message.
+ * BEGIN and binding travel in the message of the transaction's first statement, or, for a
+ * read-only one, no BEGIN is sent and every statement carries the binding in its own message.
  * Every other statement, and every transaction of the system client, goes out unchanged.
  */
 export class BindingClient extends pg.Client {
   /** Set while a read-only transaction of the binding holds this connection. */
-  statementwise: Readonly<{ sql: string; args: readonly [string, string] }> | null = null;
+  statementwise: Prefix | null = null;
+  /** BEGIN and the binding, held until the transaction's first statement carries them. */
+  opening: readonly Prefix[] | null = null;
 }
 
 type QueryArgs = unknown[];
@@ -45,10 +55,29 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
         new Error('Unexpected query shape inside a read-only tenant transaction'),
       );
     }
-    const { sql, args: bindArgs } = this.statementwise;
+    const binding = this.statementwise;
     return new Promise((resolve, reject) => {
       const callback: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
-      send(new PrefixedQuery({ ...config, callback }, sql, bindArgs));
+      send(new PrefixedQuery({ ...config, callback }, [binding]));
+    });
+  }
+  if (this.opening) {
+    const prefixes = this.opening;
+    this.opening = null;
+    // Nothing ran: there is no transaction to end.
+    if (text === 'COMMIT' || text === 'ROLLBACK') return Promise.resolve(EMPTY_RESULT);
+    if (!isConfig(config) || text === null || args.length > 1) {
+      // Not the shape adapter-pg sends: open the transaction and bind it first, then send it.
+      return prefixes
+        .reduce<Promise<unknown>>(
+          (sent, prefix) => sent.then(() => send({ text: prefix.sql, values: prefix.args })),
+          Promise.resolve(),
+        )
+        .then(() => send(...args));
+    }
+    return new Promise((resolve, reject) => {
+      const callback: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
+      send(new PrefixedQuery({ ...config, callback }, prefixes));
     });
   }
   const plan = text === null ? null : planBegin(text);
@@ -56,7 +85,10 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
     this.statementwise = { sql: plan.sql, args: plan.args };
     return Promise.resolve(EMPTY_RESULT);
   }
-  if (plan?.kind === 'merge') args[0] = { ...(config as object), text: plan.sql };
+  if (plan?.kind === 'deferred') {
+    this.opening = plan.prefixes;
+    return Promise.resolve(EMPTY_RESULT);
+  }
   return send(...args);
 } as pg.Client['query'];
 
@@ -82,21 +114,22 @@ type QueryInternals = {
 const Query = pg.Query as unknown as new (config: object) => QueryInternals;
 
 /**
- * A statement sent behind `prefix` in one extended-protocol message (Parse, Bind, Execute of the
- * prefix, then the statement's own Parse, Bind, Describe, Execute, and one Sync): both run in one
- * implicit transaction. The prefix's row and completion are not part of the result. If the
- * prefix fails, PostgreSQL skips the statement and the error is the query's.
+ * A statement sent behind `prefixes` in one extended-protocol message (Parse, Bind, Execute of
+ * each prefix, then the statement's own Parse, Bind, Describe, Execute, and one Sync): all run
+ * in one implicit transaction, unless a prefix is BEGIN, which makes it an ordinary transaction
+ * that outlives the message. The prefixes' rows and completions are not part of the result. If a
+ * prefix fails, PostgreSQL skips the rest and the error is the query's.
  */
 export class PrefixedQuery extends Query {
-  private prefixDone = false;
+  private prefixesLeft: number;
 
   constructor(
     config: object,
-    /** Public for the benchmark, which counts it as a statement of its own. */
-    readonly prefix: string,
-    private readonly prefixArgs: readonly string[],
+    /** Public for the benchmark, which counts each as a statement of its own. */
+    readonly prefixes: readonly Prefix[],
   ) {
     super(config);
+    this.prefixesLeft = prefixes.length;
   }
 
   override requiresPreparation(): boolean {
@@ -104,34 +137,37 @@ export class PrefixedQuery extends Query {
   }
 
   override prepare(connection: Connection): void {
-    connection.parse({ text: this.prefix, name: '', types: [] });
-    connection.bind({ portal: '', statement: '', values: this.prefixArgs });
-    connection.execute({ portal: '', rows: 0 });
+    for (const prefix of this.prefixes) {
+      connection.parse({ text: prefix.sql, name: '', types: [] });
+      connection.bind({ portal: '', statement: '', values: prefix.args });
+      connection.execute({ portal: '', rows: 0 });
+    }
     super.prepare(connection);
   }
 
   override handleDataRow(message: unknown): void {
-    if (this.prefixDone) super.handleDataRow(message);
+    if (this.prefixesLeft === 0) super.handleDataRow(message);
   }
 
   override handleCommandComplete(message: unknown, connection: unknown): void {
-    if (this.prefixDone) super.handleCommandComplete(message, connection);
-    else this.prefixDone = true;
+    if (this.prefixesLeft === 0) super.handleCommandComplete(message, connection);
+    else this.prefixesLeft--;
   }
 }
 
 /** A connection goes back to the pool with no read-only binding left on it, whatever happened. */
 export function clearBinding(client: pg.PoolClient): void {
   (client as unknown as BindingClient).statementwise = null;
+  (client as unknown as BindingClient).opening = null;
 }
 
 /**
  * How the pg pool's client opens a transaction the binding starts (BindingClient above), so that
- * the binding costs no round trip of its own:
+ * neither BEGIN nor the binding costs a round trip of its own:
  *
- * - `merge`: send `sql` instead of BEGIN: `BEGIN; SELECT set_config(…)` in one simple-protocol
- *   message. Simple-protocol messages cannot carry parameters, so the organization id is inlined,
- *   and only when it is a well-formed UUID (it always is: it comes from a branded OrganizationId).
+ * - `deferred`: send nothing yet. BEGIN and the binding (with its arguments) go out in front of
+ *   the transaction's first statement, in its message (PrefixedQuery). A transaction that ends
+ *   before any statement sends nothing at all.
  * - `statementwise` (read-only transactions): send no BEGIN at all. Every statement goes out
  *   with `READ_ONLY_BIND_SQL` and these arguments in front of it, in the same message and before
  *   one Sync, so both run in one implicit transaction: the binding holds for exactly that
@@ -142,7 +178,7 @@ export function clearBinding(client: pg.PoolClient): void {
  * round trip, never a missing binding.
  */
 export type BeginPlan =
-  | Readonly<{ kind: 'merge'; sql: string }>
+  | Readonly<{ kind: 'deferred'; prefixes: readonly Prefix[] }>
   | Readonly<{ kind: 'statementwise'; sql: string; args: readonly [string, string] }>;
 
 export function planBegin(sql: string): BeginPlan | null {
@@ -158,7 +194,10 @@ export function planBegin(sql: string): BeginPlan | null {
     };
   }
   return {
-    kind: 'merge',
-    sql: `BEGIN; SELECT /* scopegraph:bind */ set_config('role', '${APP_ROLE}', true), set_config('app.organization_id', '${open.organizationId}', true)`,
+    kind: 'deferred',
+    prefixes: [
+      { sql: 'BEGIN', args: [] },
+      { sql: BIND_SQL, args: [APP_ROLE, open.organizationId] },
+    ],
   };
 }

@@ -35,7 +35,13 @@ import { requestIdOf, useMemberRequestLog, useRequestIdHeader, yogaLogger } from
 import { useSchemaSdl } from './schema-sdl.ts';
 import { useShapeProxy } from './shape-proxy.ts';
 import { useGraphQLSseStream } from './sse-stream.ts';
-import { endUnitOfWork, trackUnitOfWork, useUnitOfWork, wantsUnitOfWork } from './unit-of-work.ts';
+import {
+  endUnitOfWork,
+  trackUnitOfWork,
+  useUnitOfWork,
+  wantsUnitOfWork,
+  withAtomicRootFields,
+} from './unit-of-work.ts';
 
 export type ApiOptions = Readonly<{
   database: Database;
@@ -126,12 +132,14 @@ export function createApi(options: ApiOptions): Api {
     accounts,
     scopedDb: scoped.scopedDb,
     events: eventBus,
-    jobs: (organization) => (options.jobs ? scopedJobs(options.jobs, organization, logger) : null),
+    jobs: (organization, jobOptions) =>
+      options.jobs ? scopedJobs(options.jobs, organization, logger, jobOptions) : null,
     streams: (credential, events) =>
       memberStreams({ credential, scoped, events, slots: streamSlots }),
     unitOfWork: {
       wants: wantsUnitOfWork,
-      open: scoped.read,
+      open: (kind, organization) =>
+        kind === 'write' ? scoped.write(organization) : scoped.read(organization),
       track: trackUnitOfWork,
       end: endUnitOfWork,
     },
@@ -139,7 +147,8 @@ export function createApi(options: ApiOptions): Api {
   });
 
   const yoga = createYoga<Record<string, unknown>, Context>({
-    schema,
+    // Each mutation root field one part of its operation's unit of work.
+    schema: withAtomicRootFields(schema),
     graphqlEndpoint: GRAPHQL_PATH,
     ...EDGE_YOGA_OPTIONS,
     landingPage: false,

@@ -1,6 +1,7 @@
 import { TooManyJobs } from '../errors.ts';
 import type { Logger } from '../logging.ts';
 import type { Scope } from '../tenancy/scope.ts';
+import type { ScopedTx } from '../tenancy/scoped-client.ts';
 import type { JobPayloads, JobQueue } from './queue.ts';
 
 /** The jobs a tenant's request may start: the platform's own (organization deletion) excluded. */
@@ -14,10 +15,30 @@ export type TenantJobIds<N extends TenantJobName> = Omit<JobPayloads[N], 'organi
  * the scope's, never an argument, so a request can only start jobs for its own organization.
  */
 export type ScopedJobs = Readonly<{
-  /** Enqueues the job; rejects when the queue cannot take it. */
-  send: <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => Promise<string>;
+  /**
+   * Enqueues the job; rejects when the queue cannot take it, once `ifNotSent` (what undoes the
+   * job's reason to exist, e.g. marks a pending export FAILED) has run.
+   */
+  send: <N extends TenantJobName>(
+    name: N,
+    ids: TenantJobIds<N>,
+    ifNotSent?: (db: ScopedTx) => Promise<unknown>,
+  ) => Promise<void>;
   /** For a side effect that must not fail the request: a refusal is logged instead. */
   sendOrLog: <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => Promise<void>;
+}>;
+
+export type ScopedJobsOptions = Readonly<{
+  /** Where `ifNotSent` runs: a scoped client of the same organization, outside any unit of work. */
+  db?: ScopedTx;
+  /**
+   * Inside a unit of work that writes (src/http/unit-of-work.ts): every job is sent once it has
+   * committed, so that a worker never looks for a row that is not there yet (and, on PGlite,
+   * never waits for the connection the unit of work holds). The request does not wait for the
+   * queue's answer; a refusal is logged, and `ifNotSent` runs.
+   */
+  afterCommit?: (task: () => unknown) => void;
+  budget?: number;
 }>;
 
 /**
@@ -37,28 +58,44 @@ export function scopedJobs(
   queue: JobQueue,
   scope: Scope,
   logger: Logger,
-  budget = TENANT_JOB_BUDGET,
+  options: ScopedJobsOptions = {},
 ): ScopedJobs {
-  const send: ScopedJobs['send'] = async (name, ids) => {
+  const budget = options.budget ?? TENANT_JOB_BUDGET;
+  const enqueue = async <N extends TenantJobName>(name: N, ids: TenantJobIds<N>) => {
     // Counted, then sent: concurrent requests may pass it by a few jobs, which a budget allows.
     const waiting = await queue.waiting(name, scope.organizationId, budget);
     if (waiting >= budget) throw new TooManyJobs(budget);
-    return queue.send(
+    await queue.send(
       name,
-      { ...ids, organizationId: scope.organizationId } as unknown as JobPayloads[typeof name],
+      { ...ids, organizationId: scope.organizationId } as unknown as JobPayloads[N],
       { priority: -waiting },
     );
   };
+  const logRefusal = (name: TenantJobName, ids: object, error: unknown) =>
+    // Over the budget is the tenant's burst, not the server's fault.
+    error instanceof TooManyJobs
+      ? logger.warn({ job: name, ids, organizationId: scope.organizationId }, error.message)
+      : logger.error({ err: error, job: name, ids }, 'could not enqueue a job');
+  const send: ScopedJobs['send'] = async (name, ids, ifNotSent) => {
+    try {
+      await enqueue(name, ids);
+    } catch (error) {
+      if (ifNotSent && options.db) await ifNotSent(options.db);
+      throw error;
+    }
+  };
+  const sendOrLog: ScopedJobs['sendOrLog'] = (name, ids) =>
+    enqueue(name, ids).catch((error: unknown) => logRefusal(name, ids, error));
+  const { afterCommit } = options;
+  if (!afterCommit) return Object.freeze({ send, sendOrLog });
   return Object.freeze({
-    send,
-    sendOrLog: (name, ids) =>
-      send(name, ids).then(
-        () => undefined,
-        (error: unknown) =>
-          // Over the budget is the tenant's burst, not the server's fault.
-          error instanceof TooManyJobs
-            ? logger.warn({ job: name, ids, organizationId: scope.organizationId }, error.message)
-            : logger.error({ err: error, job: name, ids }, 'could not enqueue a job'),
-      ),
+    send: async (name, ids, ifNotSent) => {
+      afterCommit(() =>
+        send(name, ids, ifNotSent).catch((error: unknown) => logRefusal(name, ids, error)),
+      );
+    },
+    sendOrLog: async (name, ids) => {
+      afterCommit(() => sendOrLog(name, ids));
+    },
   });
 }

@@ -101,8 +101,9 @@ export async function withAuditEntry<T>(
 }
 
 /**
- * A mutation's `ctx.db` is a scoped client, whose batch `$transaction` runs the operations in
- * one transaction; inside a transaction already (a query's unit of work) they run in order in it.
+ * Outside a unit of work, `ctx.db` is a scoped client whose batch `$transaction` runs the
+ * operations in one transaction; a unit of work's client (a mutation operation's) runs them in
+ * order in the transaction it already is.
  */
 function atomically(db: ScopedTx, operations: PromiseLike<unknown>[]): Promise<unknown[]> {
   const batch = db as ScopedTx & { $transaction?: (operations: unknown[]) => Promise<unknown[]> };

@@ -77,27 +77,24 @@ builder.mutationFields((t) => ({
       const existing = await ctx.db.dataExport.findFirst({ ...query, where: pending });
       if (existing) return existing;
       // The partial unique index on (organization_id) WHERE status = 'PENDING' settles a race
-      // between two requests: the loser's insert fails and it returns the winner's export.
-      const created = await ctx.db.dataExport
-        .create({
-          data: { organizationId: ctx.scope.organizationId, requestedById: ctx.scope.user.id },
-          select: { id: true },
-        })
-        .catch((error: unknown) => {
-          if ((error as { code?: unknown } | null)?.code === 'P2002') return null;
-          throw error;
-        });
+      // between two requests: the loser's insert does nothing (ON CONFLICT DO NOTHING, so its
+      // transaction goes on) and it returns the winner's export.
+      const [created] = await ctx.db.dataExport.createManyAndReturn({
+        data: [{ organizationId: ctx.scope.organizationId, requestedById: ctx.scope.user.id }],
+        skipDuplicates: true,
+        select: { id: true },
+      });
       if (!created) return ctx.db.dataExport.findFirstOrThrow({ ...query, where: pending });
-      try {
-        await ctx.jobs.send('export-organization', { exportId: created.id });
-      } catch (error) {
-        // No job will ever finish it: a PENDING row left behind would block every later request.
-        await ctx.db.dataExport.update({
+      // Sent once the export is committed (inside a mutation's unit of work). If the queue does
+      // not take it, no job will ever finish the export: a PENDING row left behind would block
+      // every later request, so it is marked FAILED.
+      await ctx.jobs.send('export-organization', { exportId: created.id }, (db) =>
+        db.dataExport.update({
           where: rowKey(ctx.scope, created.id),
           data: { status: 'FAILED' },
-        });
-        throw error;
-      }
+          select: { id: true },
+        }),
+      );
       return ctx.db.dataExport.findUniqueOrThrow({
         ...query,
         where: rowKey(ctx.scope, created.id),

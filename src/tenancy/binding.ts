@@ -25,7 +25,24 @@ import type { OrganizationId } from './ids.ts';
  */
 export const APP_ROLE = 'scopegraph_app';
 
-type Binding = Readonly<{ organizationId: OrganizationId; readOnly: boolean }>;
+/**
+ * Savepoints of one bound transaction, for the unit of work that opened it
+ * (src/tenancy/scoped-client.ts): names it chooses itself, never a caller's text.
+ */
+export type Savepoints = Readonly<{
+  create: (name: SavepointName) => Promise<void>;
+  rollbackTo: (name: SavepointName) => Promise<void>;
+}>;
+
+/** `scopegraph_sp_<n>`: the only savepoint names there are. */
+export type SavepointName = `scopegraph_sp_${number}`;
+
+type Binding = Readonly<{
+  organizationId: OrganizationId;
+  readOnly: boolean;
+  /** Told of the transaction an interactive transaction opened in this context started. */
+  onTransaction?: ((savepoints: Savepoints) => void) | undefined;
+}>;
 
 const bound = new AsyncLocalStorage<Binding>();
 
@@ -42,10 +59,17 @@ const opening = new AsyncLocalStorage<Opening>();
 export function withOrganization<T>(
   organizationId: OrganizationId,
   work: () => Promise<T>,
-  options: Readonly<{ readOnly?: boolean }> = {},
+  options: Readonly<{
+    readOnly?: boolean;
+    onTransaction?: (savepoints: Savepoints) => void;
+  }> = {},
 ): Promise<T> {
   // Prisma's promises are lazy: awaiting inside the context makes them start inside it.
-  const binding = { organizationId, readOnly: options.readOnly ?? false };
+  const binding = {
+    organizationId,
+    readOnly: options.readOnly ?? false,
+    onTransaction: options.onTransaction,
+  };
   return bound.run(binding, async () => await work());
 }
 
@@ -100,7 +124,9 @@ class BoundAdapter implements SqlDriverAdapter {
     const readOnly = bound.getStore()?.readOnly ?? false;
     const open: Opening = { organizationId, readOnly, boundAtBegin: false };
     const tx = await opening.run(open, () => this.inner.startTransaction(isolationLevel));
-    return new BoundTransaction(tx, organizationId, readOnly, open.boundAtBegin);
+    const transaction = new BoundTransaction(tx, organizationId, readOnly, open.boundAtBegin);
+    bound.getStore()?.onTransaction?.(transaction.savepoints);
+    return transaction;
   }
 
   /** A statement outside any transaction still gets one, with the binding. */
@@ -193,21 +219,34 @@ class BoundTransaction implements Transaction {
     return this.inner.rollback();
   }
 
+  /**
+   * Sent as statements of their own, in order with the others, on every adapter (PGlite's has no
+   * savepoint methods). Names are the unit of work's (SavepointName), or Prisma's own.
+   */
   createSavepoint(name: string): Promise<void> {
     return this.inOrder(async () => {
       this.statements++;
       await this.bound();
-      await this.inner.createSavepoint?.(name);
+      await this.inner.executeRaw(statement(`SAVEPOINT ${savepointName(name)}`));
     });
   }
 
   rollbackToSavepoint(name: string): Promise<void> {
-    return this.inner.rollbackToSavepoint?.(name) ?? Promise.resolve();
+    return this.inOrder(async () => {
+      await this.inner.executeRaw(statement(`ROLLBACK TO SAVEPOINT ${savepointName(name)}`));
+    });
   }
 
   releaseSavepoint(name: string): Promise<void> {
-    return this.inner.releaseSavepoint?.(name) ?? Promise.resolve();
+    return this.inOrder(async () => {
+      await this.inner.executeRaw(statement(`RELEASE SAVEPOINT ${savepointName(name)}`));
+    });
   }
+
+  readonly savepoints: Savepoints = Object.freeze({
+    create: (name: SavepointName) => this.createSavepoint(name),
+    rollbackTo: (name: SavepointName) => this.rollbackToSavepoint(name),
+  });
 
   private statements = 0;
 
@@ -234,6 +273,16 @@ class BoundTransaction implements Transaction {
     this.binding ??= this.inner.queryRaw(bindQuery(this.organizationId, this.readOnly));
     return this.binding;
   }
+}
+
+function statement(sql: string): SqlQuery {
+  return { sql, args: [], argTypes: [] };
+}
+
+/** An identifier as PostgreSQL reads it unquoted: ours (`scopegraph_sp_<n>`) or Prisma's. */
+function savepointName(name: string): string {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`Not a savepoint name: ${name}`);
+  return name;
 }
 
 /**

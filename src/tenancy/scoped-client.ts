@@ -1,6 +1,13 @@
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import { PrismaClient } from '../generated/prisma/client.ts';
-import { BIND_SQL, BoundAdapterFactory, bindStatementArgs, withOrganization } from './binding.ts';
+import {
+  BIND_SQL,
+  BoundAdapterFactory,
+  bindStatementArgs,
+  type SavepointName,
+  type Savepoints,
+  withOrganization,
+} from './binding.ts';
 import { TenantViolation } from './errors.ts';
 import type { OrganizationId } from './ids.ts';
 import type { Scope } from './scope.ts';
@@ -12,13 +19,23 @@ export type ScopedDb = ReturnType<typeof scopeClient>;
 export type ScopedTx = Parameters<Parameters<ScopedDb['$transaction']>[0]>[0];
 
 /**
- * A read-only unit of work (a GraphQL query operation): one interactive transaction, bound to one
- * organization, in which nothing can write; `end` finishes it. Until then it holds a connection,
- * so `end` must always be called. On a server its statements carry the binding themselves, each
- * in its own message, so it costs no round trip of its own (src/db/bound-pg-client.ts, planBegin).
+ * A unit of work: one interactive transaction, bound to one organization, for a whole GraphQL
+ * operation; `end` finishes it. Until then it holds a connection, so `end` must always be called.
+ *
+ * - `read` (a query operation): nothing in it can write. On a server its statements carry the
+ *   binding themselves, each in its own message, with no BEGIN or COMMIT.
+ * - `write` (a mutation operation): BEGIN and the binding travel with its first statement
+ *   (src/db/bound-pg-client.ts, planBegin). `atomic` runs a part of it (a root field) behind a
+ *   savepoint, so that a part that fails leaves nothing behind and the others stand.
+ *
+ * What must only happen once the rows are there for everyone (an event, a job) is registered
+ * with `afterCommit`: it runs after COMMIT, before `end` resolves, in order; never after a
+ * rollback, nor when the atomic part that registered it failed.
  */
 export type UnitOfWork = Readonly<{
   db: ScopedTx;
+  atomic: <T>(work: () => Promise<T>) => Promise<T>;
+  afterCommit: (task: () => unknown) => void;
   end: (outcome: 'commit' | 'rollback') => Promise<void>;
 }>;
 
@@ -27,6 +44,8 @@ export type ScopedClients = Readonly<{
   scopedDb: (scope: Scope) => ScopedDb;
   /** Opens a read-only unit of work bound to `scope`'s organization. */
   read: (scope: Scope) => Promise<UnitOfWork>;
+  /** Opens a unit of work that writes, bound to `scope`'s organization. */
+  write: (scope: Scope) => Promise<UnitOfWork>;
   disconnect: () => Promise<void>;
 }>;
 
@@ -47,7 +66,9 @@ export function createScopedClients(adapter: SqlDriverAdapterFactory): ScopedCli
   });
   return Object.freeze({
     scopedDb: (scope: Scope) => scopeClient(base, scope),
-    read: (scope: Scope) => begin(scopeClient(base, scope, { readOnly: true })),
+    // No savepoints: a read-only unit of work writes nothing to undo.
+    read: (scope: Scope) => begin(() => scopeClient(base, scope, { readOnly: true })),
+    write: (scope: Scope) => begin((mode) => scopeClient(base, scope, mode)),
     disconnect: () => base.$disconnect(),
   });
 }
@@ -59,27 +80,58 @@ const ROLLBACK = Symbol('scopegraph:rollback');
  * An interactive transaction held open until `end`: Prisma runs its callback, which hands out
  * the transaction's client and waits. If the transaction cannot start, `begin` rejects.
  */
-function begin(db: ScopedDb): Promise<UnitOfWork> {
+function begin(
+  client: (mode: { onTransaction: (savepoints: Savepoints) => void }) => ScopedDb,
+): Promise<UnitOfWork> {
+  let savepoints: Savepoints | null = null;
+  const db = client({ onTransaction: (opened) => (savepoints = opened) });
+  const tasks: (() => unknown)[] = [];
+  let parts = 0;
+  const atomic = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (!savepoints) return work(); // a read-only unit of work writes nothing to undo
+    const name: SavepointName = `scopegraph_sp_${parts++}`;
+    const registered = tasks.length;
+    await savepoints.create(name);
+    try {
+      return await work();
+    } catch (error) {
+      tasks.length = registered;
+      await savepoints.rollbackTo(name);
+      throw error;
+    }
+  };
+  const afterCommit = (task: () => unknown) => {
+    tasks.push(task);
+  };
   return new Promise((resolve, reject) => {
     let finish: (outcome: 'commit' | 'rollback') => void = () => {};
     const outcome = new Promise<'commit' | 'rollback'>((settle) => {
       finish = settle;
     });
+    let ended: Promise<void> | null = null;
     const end = (result: 'commit' | 'rollback') => {
       finish(result);
-      return done;
+      ended ??= done.then(async (committed) => {
+        if (!committed) return;
+        // Each task handles its own failure; one that throws anyway does not stop the rest.
+        for (const task of tasks.splice(0))
+          await Promise.resolve()
+            .then(task)
+            .catch(() => {});
+      });
+      return ended;
     };
     let started = false;
     const done = db
       .$transaction(async (tx) => {
         started = true;
-        resolve(Object.freeze({ db: tx, end }));
+        resolve(Object.freeze({ db: tx, atomic, afterCommit, end }));
         if ((await outcome) === 'rollback') throw ROLLBACK;
       }, TRANSACTION_OPTIONS)
       .then(
-        () => undefined,
+        () => true,
         (error: unknown) => {
-          if (error === ROLLBACK) return;
+          if (error === ROLLBACK) return false;
           if (!started) reject(error);
           throw error;
         },
@@ -101,7 +153,13 @@ function bind(base: PrismaClient, organizationId: OrganizationId) {
 
 type InternalParams = { __internalParams?: { transaction?: unknown } };
 
-function scopeClient(base: PrismaClient, scope: Scope, mode: { readOnly?: boolean } = {}) {
+type ClientMode = Readonly<{
+  readOnly?: boolean;
+  /** For a unit of work: told of its transaction's savepoints once it has started. */
+  onTransaction?: (savepoints: Savepoints) => void;
+}>;
+
+function scopeClient(base: PrismaClient, scope: Scope, mode: ClientMode = {}) {
   const { organizationId } = scope;
   const readOnly = mode.readOnly ?? false;
   const scoped = base.$extends({
@@ -147,6 +205,7 @@ function scopeClient(base: PrismaClient, scope: Scope, mode: { readOnly?: boolea
             ).then(([, ...results]) => results)
           : withOrganization(organizationId, () => interactive(work, options), {
               readOnly,
+              ...(mode.onTransaction ? { onTransaction: mode.onTransaction } : {}),
             })) as typeof scoped.$transaction,
       $queryRaw: refuseRawSql,
       $executeRaw: refuseRawSql,

@@ -4,8 +4,9 @@ import { decodeGlobalId } from '../../src/schema/ids.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
 /**
- * Which requests get one transaction (src/http/unit-of-work.ts): a single query operation does, with
- * the member lookup inside it; mutations, batches and subscriptions keep one per database
+ * Which requests get one transaction (src/http/unit-of-work.ts): a single query or mutation
+ * operation does, with the member lookup inside it (a mutation's root fields each behind a
+ * savepoint); a token-issuing mutation, batches and subscriptions keep one per database
  * operation. And every unit of work ends, whatever the request did.
  */
 let t: TestApi;
@@ -63,33 +64,81 @@ describe('a query operation', () => {
 });
 
 describe('a mutation', () => {
-  it('keeps one transaction per database operation: a later failure does not undo an earlier field', async () => {
+  const titlesOf = async (org: Org) =>
+    JSON.stringify(
+      (await t.gql('{ posts(first: 50) { edges { node { title } } } }', {}, org.owner.token)).data,
+    );
+
+  it('runs in one transaction, the member lookup included, with no savepoint for a single field', async () => {
+    t.sql.statements.length = 0;
+    const result = await t.gql(
+      'mutation { createPost(input: { title: "one transaction" }) { title author { name } } }',
+      {},
+      a.owner.token,
+    );
+    expect(result.errors).toBeUndefined();
+    expect(t.sql.statements.filter((sql) => sql === 'BEGIN')).toHaveLength(1);
+    expect(t.sql.statements.some((sql) => sql.startsWith('SAVEPOINT'))).toBe(false);
+    expect(await titlesOf(a)).toContain('one transaction');
+  });
+
+  it('each root field stands on its own: a failing field does not undo the fields before it', async () => {
     let result: Awaited<ReturnType<TestApi['gql']>> | undefined;
     const transactions = await transactionsOf(async () => {
       result = await t.gql(
         `mutation($foreign: ID!) {
           first: createPost(input: { title: "before a failure" }) { id }
           second: updatePost(input: { id: $foreign, title: "stolen" }) { id }
+          third: createPost(input: { title: "after a failure" }) { id }
         }`,
         { foreign: b.postId },
         a.owner.token,
       );
     });
     expect(result ?? {}).toFailWith('NOT_FOUND');
-    // The member lookup, the create, and the update's lookup: each its own transaction.
-    expect(transactions).toBeGreaterThanOrEqual(3);
-    const titles = await t.gql(
-      '{ posts(first: 10) { edges { node { title } } } }',
+    // The fields are non-null: the failure nulls the answer and, as GraphQL executes mutations,
+    // the fields after it do not run. What the field before it wrote is committed.
+    expect(result?.data).toBeNull();
+    expect(transactions).toBe(1);
+    // A savepoint per root field that ran, none released one by one (COMMIT releases them);
+    // the failed field's rolled back to, so that the transaction could go on and commit.
+    expect(t.sql.statements.filter((sql) => sql.startsWith('SAVEPOINT'))).toHaveLength(2);
+    expect(t.sql.statements.filter((sql) => sql.startsWith('ROLLBACK TO'))).toHaveLength(1);
+    const titles = await titlesOf(a);
+    expect(titles).toContain('before a failure');
+    expect(titles).not.toContain('after a failure');
+    expect(await titlesOf(b)).not.toContain('stolen');
+  });
+
+  it('a field that fails alone rolls its operation back and ends the transaction', async () => {
+    for (let i = 0; i < 25; i++) {
+      const failed = await t.gql(
+        'mutation($id: ID!) { updatePost(input: { id: $id, title: "stolen" }) { id } }',
+        { id: b.postId },
+        a.owner.token,
+      );
+      expect(failed).toFailWith('NOT_FOUND');
+    }
+    // Positive control: the next mutation gets a connection and commits.
+    const next = await t.gql(
+      'mutation { createPost(input: { title: "after 25 failures" }) { id } }',
       {},
       a.owner.token,
     );
-    expect(JSON.stringify(titles.data)).toContain('before a failure');
-    const theirs = await t.gql(
-      '{ posts(first: 10) { edges { node { title } } } }',
-      {},
-      b.owner.token,
-    );
-    expect(JSON.stringify(theirs.data)).not.toContain('stolen');
+    expect(next.errors).toBeUndefined();
+    expect(await titlesOf(a)).toContain('after 25 failures');
+  }, 60_000);
+
+  it("a field that issues a token keeps one transaction per database operation (its payload is another member's)", async () => {
+    const transactions = await transactionsOf(async () => {
+      const result = await t.gql(
+        `mutation { changePassword(input: { currentPassword: "correct-horse-9", newPassword: "correct-horse-10" }) { token user { name } } }`,
+        {},
+        b.member.token,
+      );
+      expect(result.errors).toBeUndefined();
+    });
+    expect(transactions).toBeGreaterThanOrEqual(2);
   });
 });
 

@@ -54,8 +54,7 @@ describe('the pg internals the binding relies on', () => {
     const connection = new pg.Connection({ stream: () => socket });
     const query = new PrefixedQuery(
       { text: 'SELECT $1::text AS v', values: ['statement'], callback: () => {} },
-      "SELECT set_config('app.test', $1, true)",
-      ['prefix'],
+      [{ sql: "SELECT set_config('app.test', $1, true)", args: ['prefix'] }],
     );
     const submit = Reflect.get(query, 'submit') as (connection: pg.Connection) => unknown;
     expect(submit.call(query, connection)).toBeNull();
@@ -78,22 +77,30 @@ describe('the pg internals the binding relies on', () => {
   });
 
   describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
-    const run = async (query: PrefixedQuery, result: Promise<pg.QueryResult>) => {
+    const run = async (
+      query: PrefixedQuery,
+      result: Promise<pg.QueryResult>,
+      after?: (client: pg.Client) => Promise<unknown>,
+    ) => {
       const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
       await client.connect();
       try {
         client.query(query as unknown as pg.QueryConfig);
-        return await result;
+        const answer = await result;
+        return { answer, after: await after?.(client) };
       } finally {
         await client.end();
       }
     };
-    const prefixed = (text: string, prefix: string) => {
+    const prefixed = (text: string, ...prefixes: string[]) => {
       let settle: (error: Error | null, result?: pg.QueryResult) => void = () => {};
       const result = new Promise<pg.QueryResult>((resolve, reject) => {
         settle = (error, value) => (error || !value ? reject(error) : resolve(value));
       });
-      const query = new PrefixedQuery({ text, callback: settle }, prefix, ['bound']);
+      const query = new PrefixedQuery(
+        { text, callback: settle },
+        prefixes.map((sql) => ({ sql, args: sql.includes('$1') ? ['bound'] : [] })),
+      );
       return { query, result };
     };
 
@@ -102,10 +109,28 @@ describe('the pg internals the binding relies on', () => {
         "SELECT current_setting('app.test', true) AS v",
         "SELECT set_config('app.test', $1, true) AS prefix_column",
       );
-      const answer = await run(query, result);
+      const { answer } = await run(query, result);
       expect(answer.rows).toEqual([{ v: 'bound' }]);
       expect(answer.fields.map((field) => field.name)).toEqual(['v']);
       expect(answer.command).toBe('SELECT');
+    });
+
+    it('behind BEGIN, the transaction outlives the message: the setting holds for the next statement, until COMMIT', async () => {
+      const { query, result } = prefixed(
+        "SELECT current_setting('app.test', true) AS v",
+        'BEGIN',
+        "SELECT set_config('app.test', $1, true) AS prefix_column",
+      );
+      const { answer, after } = await run(query, result, async (client) => {
+        const inside = await client.query("SELECT current_setting('app.test', true) AS v");
+        await client.query('COMMIT');
+        const outside = await client.query("SELECT current_setting('app.test', true) AS v");
+        return [inside.rows[0]?.v, outside.rows[0]?.v];
+      });
+      expect(answer.rows).toEqual([{ v: 'bound' }]);
+      expect(answer.command).toBe('SELECT');
+      // Positive control: after COMMIT the transaction-local setting is gone.
+      expect(after).toEqual(['bound', '']);
     });
 
     it('a failing prefix fails the query with its own error (the positive control is the test above)', async () => {

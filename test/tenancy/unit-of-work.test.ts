@@ -8,9 +8,11 @@ import { forOrganization } from '../../src/tenancy/scope.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
 
 /**
- * A read-only unit of work (`read`): one transaction bound to one organization, for a whole
- * GraphQL query operation. On a server its statements carry the binding themselves; a single
- * scoped operation's BEGIN carries it.
+ * A unit of work: one transaction bound to one organization, for a whole GraphQL operation.
+ * `read` (a query operation) cannot write; on a server its statements carry the binding
+ * themselves. `write` (a mutation operation) runs its parts behind savepoints and its
+ * after-commit tasks after COMMIT; on a server BEGIN and the binding travel with its first
+ * statement, as with a single scoped operation.
  */
 const t = useTwoTenants();
 
@@ -70,6 +72,74 @@ describe('a unit of work', () => {
   });
 });
 
+describe('a unit of work that writes', () => {
+  const titles = async () =>
+    (await t.system.post.findMany({ select: { title: true }, orderBy: { title: 'asc' } })).map(
+      (post) => post.title,
+    );
+  const newPost = (title: string) => ({
+    organizationId: t.a.org.id,
+    authorId: t.a.post.authorId,
+    title,
+  });
+
+  it('writes its organization only, and its writes are there for everyone once it ends', async () => {
+    const work = await t.clients.write(forOrganization(t.a.org));
+    await work.db.post.create({ data: newPost('written') });
+    await expect(
+      work.db.post.update({ where: keyOf(t.b.post), data: { title: 'stolen' } }),
+    ).rejects.toThrow();
+    await work.end('rollback');
+    expect(await titles()).toEqual(['Hello', 'Hello']);
+    // Positive control: the same write, committed.
+    const again = await t.clients.write(forOrganization(t.a.org));
+    await again.db.post.create({ data: newPost('written') });
+    await again.end('commit');
+    expect(await titles()).toEqual(['Hello', 'Hello', 'written']);
+  });
+
+  it('a part that fails leaves nothing of its writes or its tasks; the parts around it stand', async () => {
+    const work = await t.clients.write(forOrganization(t.a.org));
+    const ran: string[] = [];
+    const seenByTask: string[][] = [];
+    await work.atomic(async () => {
+      await work.db.post.create({ data: newPost('first') });
+      work.afterCommit(async () => {
+        ran.push('first');
+        seenByTask.push(await titles());
+      });
+    });
+    await expect(
+      work.atomic(async () => {
+        await work.db.post.create({ data: newPost('failed') });
+        work.afterCommit(() => ran.push('failed'));
+        // A statement that fails in the database: the transaction is aborted until rolled back.
+        await work.db.post.create({ data: { ...newPost('dup'), id: t.a.post.id } });
+      }),
+    ).rejects.toThrow();
+    await work.atomic(async () => {
+      await work.db.post.create({ data: newPost('last') });
+      work.afterCommit(() => ran.push('last'));
+    });
+    expect(ran).toEqual([]); // nothing before COMMIT
+    await work.end('commit');
+    expect(ran).toEqual(['first', 'last']);
+    // The task ran after COMMIT: another connection already saw every committed row.
+    expect(seenByTask).toEqual([['Hello', 'Hello', 'first', 'last']]);
+    expect(await titles()).toEqual(['Hello', 'Hello', 'first', 'last']);
+  });
+
+  it('rolled back: none of its tasks run', async () => {
+    const work = await t.clients.write(forOrganization(t.a.org));
+    const ran: string[] = [];
+    await work.db.post.create({ data: newPost('never') });
+    work.afterCommit(() => ran.push('never'));
+    await work.end('rollback');
+    expect(ran).toEqual([]);
+    expect(await titles()).toEqual(['Hello', 'Hello']);
+  });
+});
+
 describe('the binding rides with BEGIN', () => {
   it('is never added outside a transaction the binding opens (the system client, any other BEGIN)', () => {
     expect(planBegin('BEGIN')).toBeNull();
@@ -77,13 +147,18 @@ describe('the binding rides with BEGIN', () => {
 
   describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
     const sent: string[] = [];
+    const prefixes: ({ sql: string; args: string[] }[] | undefined)[] = [];
     const original = pg.Client.prototype.query;
     beforeEach(() => {
       sent.length = 0;
+      prefixes.length = 0;
       pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
         const [config] = args;
         const text = typeof config === 'string' ? config : (config as { text?: string })?.text;
-        if (typeof text === 'string') sent.push(text);
+        if (typeof text === 'string') {
+          sent.push(text);
+          prefixes.push((config as { prefixes?: { sql: string; args: string[] }[] }).prefixes);
+        }
         return (original as (...a: unknown[]) => unknown).apply(this, args);
       } as typeof original;
     });
@@ -128,11 +203,41 @@ describe('the binding rides with BEGIN', () => {
       }
     });
 
-    it('a single scoped operation: BEGIN with the binding, the statement, COMMIT (no separate bind)', async () => {
+    it("a single scoped operation: BEGIN and the binding in the statement's message, then COMMIT", async () => {
       expect(await t.dbA.post.count()).toBe(1);
-      expect(sent).toHaveLength(3);
-      expect(sent[0]).toContain(t.a.org.id);
-      expect(sent.filter((sql) => sql.includes('scopegraph:bind'))).toHaveLength(1);
+      expect(sent).toHaveLength(2);
+      expect(sent[0]).toContain('SELECT COUNT');
+      expect(prefixes[0]).toEqual([
+        { sql: 'BEGIN', args: [] },
+        { sql: expect.stringContaining('scopegraph:bind'), args: ['scopegraph_app', t.a.org.id] },
+      ]);
+      expect(sent[1]).toBe('COMMIT');
+    });
+
+    it('a unit of work that writes: BEGIN and the binding with its first statement, nothing else of its own', async () => {
+      const work = await t.clients.write(forOrganization(t.a.org));
+      await work.db.post.count();
+      await work.db.post.update({ where: keyOf(t.a.post), data: { title: 'written' } });
+      await work.end('commit');
+      expect(sent).toEqual([
+        expect.stringContaining('SELECT COUNT'),
+        expect.stringContaining('UPDATE'),
+        'COMMIT',
+      ]);
+      expect(prefixes[0]?.map((prefix) => prefix.sql)).toEqual([
+        'BEGIN',
+        expect.stringContaining('scopegraph:bind'),
+      ]);
+      expect(prefixes.slice(1)).toEqual([undefined, undefined]);
+      expect((await t.system.post.findUniqueOrThrow({ where: keyOf(t.a.post) })).title).toBe(
+        'written',
+      );
+    });
+
+    it('a unit of work that ends before any statement sends nothing', async () => {
+      const work = await t.clients.write(forOrganization(t.a.org));
+      await work.end('commit');
+      expect(sent).toEqual([]);
     });
 
     it('concurrent operations of two organizations each bind their own', async () => {
