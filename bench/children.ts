@@ -17,6 +17,8 @@ export type ServerSettings = Readonly<{
   poolSize: number;
   logLevel: string;
   logDir: string;
+  /** The checkout the `baseline` contender runs from (--baseline). */
+  baselineDir: string | null;
 }>;
 
 export type Child = Readonly<{
@@ -40,6 +42,7 @@ const SAME_SERVER: Partial<Record<Contender, Contender>> = {
   'raw-tx': 'raw',
   'scopegraph-semi32': 'scopegraph',
   'scopegraph-semi64': 'scopegraph',
+  baseline: 'scopegraph',
 };
 /**
  * V8's young generation with 32 or 64 MB semi-spaces (instead of V8's default): fewer
@@ -56,7 +59,12 @@ type ChildMessage = { type: 'ready'; port: number } | { type: 'failed'; message:
 export async function startServer(name: Contender, settings: ServerSettings): Promise<Child> {
   const logFile = path.join(settings.logDir, `${name}-${Date.now()}.log`);
   const log = openSync(logFile, 'a');
-  const entry = path.join(SERVERS, `${SAME_SERVER[name] ?? name}.ts`);
+  // The baseline contender: the same server file, of another checkout, run from there.
+  const root = name === 'baseline' ? path.resolve(settings.baselineDir ?? ROOT) : ROOT;
+  const entry = path.join(
+    name === 'baseline' ? path.join(root, 'bench', 'servers') : SERVERS,
+    `${SAME_SERVER[name] ?? name}.ts`,
+  );
   // process.execPath is the Node 24 that npm put on PATH; `--import tsx` runs TypeScript in this
   // very process (the tsx CLI would add a parent process and hide the server's RSS behind it).
   const child = spawn(
@@ -69,7 +77,7 @@ export async function startServer(name: Contender, settings: ServerSettings): Pr
       entry,
     ],
     {
-      cwd: ROOT,
+      cwd: root,
       env: {
         ...process.env,
         NODE_ENV: 'production',

@@ -7,6 +7,7 @@ export const CONTENDERS = [
   'raw-tx',
   'scopegraph-semi32',
   'scopegraph-semi64',
+  'baseline',
 ] as const;
 export type Contender = (typeof CONTENDERS)[number];
 export const DEFAULT_CONTENDERS: readonly Contender[] = [
@@ -43,6 +44,8 @@ export type Options = Readonly<{
   scale: readonly number[] | null;
   scaleDuration: number;
   out: string | null;
+  /** Another checkout of scopegraph whose server runs as the `baseline` contender. */
+  baseline: string | null;
 }>;
 
 export const USAGE = `npm run bench -- [flags]
@@ -55,7 +58,10 @@ export const USAGE = `npm run bench -- [flags]
   --duration S            seconds per measurement (default 1.5; quick 1)
   --warmup S              warm-up seconds per scenario and contender (default 1; quick 0.3)
   --connections 1,8,32    concurrency levels
-  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64)
+  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64, baseline)
+  --baseline DIR          another checkout of scopegraph (e.g. a git worktree of an earlier commit, with
+                          node_modules and its generated client): its bench/servers/scopegraph.ts runs as
+                          the contender \`baseline\`, beside this checkout's, to measure a change side by side
   --scenarios 1,2,3,4     1 nested list, 2 post by id, 3 createPost, 4 deep page of the big tenant
   --rounds N              alternating rounds (default 2; quick 1)
   --pool N                database pool size of every server (default 10)
@@ -107,6 +113,7 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
     scale: (quick ? [2, 20, 200] : [10, 1000, 10_000]) as readonly number[] | null,
     scaleDuration: 0,
     out: null as string | null,
+    baseline: null as string | null,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? '';
@@ -179,6 +186,9 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
       case '--out':
         o.out = value();
         break;
+      case '--baseline':
+        o.baseline = value();
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -195,6 +205,11 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
   // Writes run last, so the read scenarios always see the seeded data (and its oracle).
   o.scenarios = [...new Set(o.scenarios)].sort((a, b) => (a === 3 ? 1 : b === 3 ? -1 : a - b));
   o.contenders = [...new Set(o.contenders)];
+  if (o.baseline && !o.contenders.includes('baseline'))
+    o.contenders = [...o.contenders, 'baseline'];
+  if (o.contenders.includes('baseline') && !o.baseline) {
+    throw new Error('the baseline contender needs --baseline DIR');
+  }
   if (o.scaleDuration === 0) o.scaleDuration = o.duration;
   return Object.freeze(o);
 }

@@ -1,4 +1,5 @@
 // Aggregation of the measurements, the stdout table and the Markdown report.
+import { execFileSync } from 'node:child_process';
 import { type LoadResult, merge, percentile } from './load.ts';
 import type { Contender, Options, Scenario } from './options.ts';
 import type { DataPlan } from './seed.ts';
@@ -237,6 +238,18 @@ export function printSummary(report: RunReport): string {
   return parts.join('\n');
 }
 
+/** The commit a baseline checkout is at, for the report (empty if git cannot say). */
+function baselineCommit(dir: string): string {
+  try {
+    const commit = execFileSync('git', ['-C', dir, 'log', '-1', '--format=%h %s'], {
+      encoding: 'utf8',
+    }).trim();
+    return commit ? `, at ${commit.slice(0, 100)}` : '';
+  } catch {
+    return '';
+  }
+}
+
 export function markdownReport(report: RunReport): string {
   const { options: o, machine: m, plan } = report;
   const summaries = summarize(report.cells);
@@ -287,6 +300,11 @@ export function markdownReport(report: RunReport): string {
         (c) =>
           `  - **${c}**: scopegraph under \`node --max-semi-space-size=${c.slice(-2)}\` (V8 semi-spaces of ${c.slice(-2)} MB instead of V8's default: fewer scavenges, more memory).`,
       ),
+    ...(o.baseline
+      ? [
+          `  - **baseline**: bench/servers/scopegraph.ts of another checkout (\`--baseline ${o.baseline}\`${baselineCommit(o.baseline)}), run beside this one: the change between the two, measured side by side.`,
+        ]
+      : []),
     '',
     '## Results',
     '',

@@ -281,11 +281,12 @@ async function measure(
     serverRequests: after.requests - before.requests,
     roundTrips: after.roundTrips - before.roundTrips,
     statements: after.statements - before.statements,
+    // `== null`: a baseline checkout from before these counters answers without them.
     plansCompiled:
-      after.plansCompiled === null || before.plansCompiled === null
+      after.plansCompiled == null || before.plansCompiled == null
         ? null
         : after.plansCompiled - before.plansCompiled,
-    cpuMicros: after.cpuMicros - before.cpuMicros,
+    cpuMicros: (after.cpuMicros ?? Number.NaN) - (before.cpuMicros ?? Number.NaN),
     rss: child.memory().rss,
   };
 }
@@ -414,6 +415,7 @@ async function main(): Promise<number> {
     poolSize: options.poolSize,
     logLevel: options.logLevel,
     logDir,
+    baselineDir: options.baseline,
   };
   log('starting servers');
   const servers = await timed('start servers', () => startServers(options.contenders, settings));
