@@ -111,7 +111,7 @@ export function createContext(parts: ContextParts): (req: ContextRequest) => Pro
         db,
         events: afterCommit ? publishedAfterCommit(events, afterCommit) : events,
         jobs: parts.jobs(credential.organization, {
-          db: within ? parts.scopedDb(credential.organization) : db,
+          db: within ? () => parts.scopedDb(credential.organization) : () => db,
           ...(afterCommit ? { afterCommit } : {}),
         }),
         streams: within ? null : (parts.streams?.(credential, events) ?? null),

@@ -29,8 +29,11 @@ export type ScopedJobs = Readonly<{
 }>;
 
 export type ScopedJobsOptions = Readonly<{
-  /** Where `ifNotSent` runs: a scoped client of the same organization, outside any unit of work. */
-  db?: ScopedTx;
+  /**
+   * Where `ifNotSent` runs: a scoped client of the same organization, outside any unit of work
+   * (asked for only then: building one costs).
+   */
+  db?: () => ScopedTx;
   /**
    * Inside a unit of work that writes (src/http/unit-of-work.ts): every job is sent once it has
    * committed, so that a worker never looks for a row that is not there yet (and, on PGlite,
@@ -80,7 +83,7 @@ export function scopedJobs(
     try {
       await enqueue(name, ids);
     } catch (error) {
-      if (ifNotSent && options.db) await ifNotSent(options.db);
+      if (ifNotSent && options.db) await ifNotSent(options.db());
       throw error;
     }
   };
