@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -45,11 +46,19 @@ export type LoggerOptions = Readonly<{
   destination?: DestinationStream;
 }>;
 
+/**
+ * pino-pretty, loaded when a logger prints for a person: a server logging JSON (production, a
+ * container, the bench) never holds its ~12 MB. Synchronous, because createLogger is.
+ */
+function prettyStream(): typeof PinoPretty {
+  return createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+}
+
 export function createLogger(level: string, options: LoggerOptions = {}): Logger {
   const destination =
     options.destination ??
     (options.format === 'pretty'
-      ? pretty({
+      ? prettyStream()({
           colorize: true,
           // Written at once, so that nothing is lost when the process exits right after.
           sync: true,
