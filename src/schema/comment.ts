@@ -5,11 +5,14 @@ import { builder } from './builder.ts';
 import { canEdit } from './can-edit.ts';
 import { DeletePayload } from './delete-payload.ts';
 import { idOf } from './ids.ts';
-import { tenantNode } from './node.ts';
+import { KEY_COLUMNS, tenantNode } from './node.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Comment', {
   ...tenantNode,
+  // Select mode: a row loads its key and the columns the query's fields ask for, nothing else
+  // (the fields that read a column of their own say so with \`select\`).
+  select: KEY_COLUMNS,
   fields: (t) => ({
     body: t.exposeString('body'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),

@@ -14,6 +14,12 @@ export const tenantNode = {
 } as const;
 
 /**
+ * What a tenant type in select mode always loads: its key, which its node id, its cursors and
+ * the relations that start from it read.
+ */
+export const KEY_COLUMNS = { organizationId: true, id: true } as const;
+
+/**
  * Node options for types only the OWNER reads: for anyone else the lookup matches no row, so
  * `node(id)` answers null, exactly as for a missing id (the type's own authScopes stay too).
  */

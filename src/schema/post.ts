@@ -6,13 +6,16 @@ import { canEdit } from './can-edit.ts';
 import { keysetConnection } from './connection.ts';
 import { DeletePayload } from './delete-payload.ts';
 import { idOf } from './ids.ts';
-import { tenantNode } from './node.ts';
+import { KEY_COLUMNS, tenantNode } from './node.ts';
 import { NEWEST_FIRST, OLDEST_FIRST, PAGE_SIZE } from './pagination.ts';
 import { tagKey } from './tag.ts';
 import { rules } from './validation.ts';
 
 builder.prismaNode('Post', {
   ...tenantNode,
+  // Select mode: a row loads its key and the columns the query's fields ask for, nothing else
+  // (the fields that read a column of their own say so with \`select\`).
+  select: KEY_COLUMNS,
   fields: (t) => ({
     title: t.exposeString('title'),
     content: t.exposeString('content', { nullable: true }),
