@@ -5,6 +5,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import pg from 'pg';
 import { BindingClient, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
+import { withCheckedCommit } from './pglite-commit.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -62,7 +63,7 @@ export async function openDatabase(options: DatabaseOptions = {}): Promise<Datab
     kind: 'pglite',
     location: options.pglite ? 'pglite (provided)' : `pglite ${dataDir}`,
     origin,
-    adapter: new PrismaPGlite(pglite),
+    adapter: withCheckedCommit(new PrismaPGlite(pglite)),
     jobBackend: { kind: 'pglite' as const, pglite },
     close: async () => {
       try {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSystemClient } from '../../src/db/system.ts';
 import { decodeGlobalId } from '../../src/schema/ids.ts';
 import { createTestApi, field, type Org, signUpOrg, type TestApi } from '../support/api.ts';
 
@@ -128,6 +129,42 @@ describe('a mutation', () => {
     expect(next.errors).toBeUndefined();
     expect(await titlesOf(a)).toContain('after 25 failures');
   }, 60_000);
+
+  it('a COMMIT that fails answers SERVICE_UNAVAILABLE, not the data of rows that are not there', async () => {
+    // A constraint checked at COMMIT only (DEFERRABLE INITIALLY DEFERRED): every resolver
+    // succeeds, the transaction does not. Test-only, on this file's own database.
+    const system = createSystemClient(t.database);
+    try {
+      await system.$executeRawUnsafe(`CREATE FUNCTION test_fail_at_commit() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN
+          IF NEW.title = 'fails at commit' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+          RETURN NULL;
+        END $$`);
+      await system.$executeRawUnsafe(`CREATE CONSTRAINT TRIGGER test_fail_at_commit
+        AFTER INSERT ON posts DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION test_fail_at_commit()`);
+      const failed = await t.gql(
+        'mutation { createPost(input: { title: "fails at commit" }) { id title } }',
+        {},
+        a.owner.token,
+      );
+      expect(failed).toFailWith('SERVICE_UNAVAILABLE');
+      expect(failed.data ?? null).toBeNull();
+      expect(await titlesOf(a)).not.toContain('fails at commit');
+      // Positive control: the same mutation with another title commits and answers.
+      const passed = await t.gql(
+        'mutation { createPost(input: { title: "passes at commit" }) { title } }',
+        {},
+        a.owner.token,
+      );
+      expect(passed.errors).toBeUndefined();
+      expect(passed.data).toEqual({ createPost: { title: 'passes at commit' } });
+    } finally {
+      await system.$executeRawUnsafe('DROP TRIGGER IF EXISTS test_fail_at_commit ON posts');
+      await system.$executeRawUnsafe('DROP FUNCTION IF EXISTS test_fail_at_commit()');
+      await system.$disconnect();
+    }
+  });
 
   it("a field that issues a token keeps one transaction per database operation (its payload is another member's)", async () => {
     const transactions = await transactionsOf(async () => {

@@ -29,6 +29,7 @@ const GUARDED: Record<string, string[]> = {
     'test/api/credentials.test.ts', // sets tokens_valid_after to an exact instant; counts orgs
     'test/api/pagination.test.ts', // seeds posts that share a timestamp
     'test/api/tags.test.ts', // a tagging across organizations, refused by the composite keys alone
+    'test/api/unit-of-work.test.ts', // adds a constraint checked at COMMIT, to make one fail
     'test/api/stream-access.test.ts', // removes a member behind the API's back (no control event)
     'test/isolation/faults/atomic.test.ts', // checks with every tenant's rows what faults left behind
     'test/isolation/faults/cluster.test.ts', // every acknowledged write survived a restart, in its tenant
