@@ -55,11 +55,7 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
         new Error('Unexpected query shape inside a read-only tenant transaction'),
       );
     }
-    const binding = this.statementwise;
-    return new Promise((resolve, reject) => {
-      const callback: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
-      send(new PrefixedQuery({ ...config, callback }, [binding]));
-    });
+    return sendBehind(send, config, [this.statementwise]);
   }
   if (this.opening) {
     const prefixes = this.opening;
@@ -75,10 +71,7 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
         )
         .then(() => send(...args));
     }
-    return new Promise((resolve, reject) => {
-      const callback: QueryCallback = (error, result) => (error ? reject(error) : resolve(result));
-      send(new PrefixedQuery({ ...config, callback }, prefixes));
-    });
+    return sendBehind(send, config, prefixes);
   }
   const plan = text === null ? null : planBegin(text);
   if (plan?.kind === 'statementwise') {
@@ -93,6 +86,19 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
 } as pg.Client['query'];
 
 const EMPTY_RESULT = { command: '', rowCount: 0, oid: 0, rows: [], fields: [] };
+
+/** Sends the statement `config` behind `prefixes`, in one message (PrefixedQuery below). */
+function sendBehind(
+  send: (...a: QueryArgs) => unknown,
+  config: QueryConfigLike,
+  prefixes: readonly Prefix[],
+): Promise<pg.QueryResult> {
+  return new Promise((resolve, reject) => {
+    const callback: QueryCallback = (error, result) =>
+      error ? reject(error) : resolve(result as pg.QueryResult);
+    send(new PrefixedQuery({ ...config, callback }, prefixes));
+  });
+}
 
 function isConfig(value: unknown): value is QueryConfigLike {
   return typeof value === 'object' && value !== null && !('submit' in value);

@@ -33,7 +33,7 @@ export type UnitOfWorkKind = 'read' | 'write';
 
 type Plan = Readonly<{ kind: UnitOfWorkKind; savepoints: boolean }>;
 
-type Open = { unitOfWork: UnitOfWork; savepoints: boolean; failed: boolean };
+type Open = { unitOfWork: UnitOfWork; failed: boolean };
 
 const plans = new WeakMap<Request, Plan>();
 const batched = new WeakSet<Request>();
@@ -47,11 +47,7 @@ export function wantsUnitOfWork(request: Request): UnitOfWorkKind | null {
 
 /** Hands a unit of work opened for `request` to the plugin, which ends it. */
 export function trackUnitOfWork(request: Request, unitOfWork: UnitOfWork): void {
-  open.set(request, {
-    unitOfWork,
-    savepoints: plans.get(request)?.savepoints ?? false,
-    failed: false,
-  });
+  open.set(request, { unitOfWork, failed: false });
 }
 
 /**
@@ -90,9 +86,9 @@ export function withAtomicRootFields(schema: GraphQLSchema): GraphQLSchema {
     field.resolve = (source, args, context, info) => {
       const request = (context as { request?: Request } | null)?.request;
       const state = request ? open.get(request) : undefined;
-      if (!state) return resolve(source, args, context, info);
+      if (!request || !state) return resolve(source, args, context, info);
       const run = async () => await resolve(source, args, context, info);
-      if (state.savepoints) return state.unitOfWork.atomic(run);
+      if (plans.get(request)?.savepoints) return state.unitOfWork.atomic(run);
       return run().catch((error: unknown) => {
         state.failed = true;
         throw error;
