@@ -42,6 +42,7 @@ const SAME_SERVER: Partial<Record<Contender, Contender>> = {
   'raw-tx': 'raw',
   'scopegraph-semi32': 'scopegraph',
   'scopegraph-semi64': 'scopegraph',
+  'scopegraph-ordinary': 'scopegraph',
   baseline: 'scopegraph',
 };
 /**
@@ -87,6 +88,8 @@ export async function startServer(name: Contender, settings: ServerSettings): Pr
         POOL_SIZE: String(settings.poolSize),
         LOG_LEVEL: settings.logLevel,
         RAW_MODE: name === 'raw-tx' ? 'tx' : 'single',
+        // scopegraph with every document on graphql-js's ordinary execution (src/execution/).
+        COMPILED_EXECUTION: name === 'scopegraph-ordinary' ? 'off' : 'on',
       },
       stdio: ['ignore', log, log, 'ipc'],
     },

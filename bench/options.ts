@@ -7,6 +7,7 @@ export const CONTENDERS = [
   'raw-tx',
   'scopegraph-semi32',
   'scopegraph-semi64',
+  'scopegraph-ordinary',
   'baseline',
 ] as const;
 export type Contender = (typeof CONTENDERS)[number];
@@ -58,7 +59,7 @@ export const USAGE = `npm run bench -- [flags]
   --duration S            seconds per measurement (default 1.5; quick 1)
   --warmup S              warm-up seconds per scenario and contender (default 1; quick 0.3)
   --connections 1,8,32    concurrency levels
-  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64, baseline)
+  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64, scopegraph-ordinary, baseline)
   --baseline DIR          another checkout of scopegraph (e.g. a git worktree of an earlier commit, with
                           node_modules and its generated client): its bench/servers/scopegraph.ts runs as
                           the contender \`baseline\`, beside this checkout's, to measure a change side by side

@@ -300,6 +300,11 @@ export function markdownReport(report: RunReport): string {
         (c) =>
           `  - **${c}**: scopegraph under \`node --max-semi-space-size=${c.slice(-2)}\` (V8 semi-spaces of ${c.slice(-2)} MB instead of V8's default: fewer scavenges, more memory).`,
       ),
+    ...(o.contenders.includes('scopegraph-ordinary')
+      ? [
+          "  - **scopegraph-ordinary**: scopegraph with the compiled path off (`createApi({ compiledExecution: false })`): every document runs on graphql-js execution through every field's resolver, as before src/execution/.",
+        ]
+      : []),
     ...(o.baseline
       ? [
           `  - **baseline**: bench/servers/scopegraph.ts of another checkout (\`--baseline ${o.baseline}\`${baselineCommit(o.baseline)}), run beside this one: the change between the two, measured side by side.`,

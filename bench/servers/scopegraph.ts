@@ -23,6 +23,7 @@ try {
     logger: createLogger(env.logLevel),
     introspection: false,
     graphiql: false,
+    compiledExecution: process.env.COMPILED_EXECUTION !== 'off',
   });
   // Yoga's server instance is itself a node request listener; its type is a wide union.
   serve('scopegraph', api.yoga as unknown as Handler, async () => {

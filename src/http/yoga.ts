@@ -16,12 +16,20 @@ import type { Database } from '../db/database.ts';
 import { createSystemClient } from '../db/system.ts';
 import { createEventBus, type EventBus } from '../events/bus.ts';
 import { createStreamSlots, memberStreams, type StreamLimits } from '../events/streams.ts';
+import { useComplexityOncePerDocument } from '../execution/complexity.ts';
+import {
+  type ExecutionCounts,
+  executionCounts,
+  useCompiledExecution,
+} from '../execution/plugin.ts';
+import type { GrantedScopes } from '../execution/run.ts';
 import type { JobQueue } from '../jobs/queue.ts';
 import { scopedJobs } from '../jobs/scoped.ts';
 import { jobHandlers } from '../jobs/workers.ts';
 import { type Logger, noteOrganization } from '../logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Tracing } from '../observability/tracing.ts';
+import { grantedScopes as builderScopes } from '../schema/builder.ts';
 import { schema } from '../schema/index.ts';
 import { createScopedClients } from '../tenancy/scoped-client.ts';
 import { useAccessLog } from './access-log.ts';
@@ -73,6 +81,11 @@ export type ApiOptions = Readonly<{
   metrics?: Metrics | undefined;
   /** OpenTelemetry spans (src/observability/tracing.ts); unset, none. */
   tracing?: Tracing | undefined;
+  /**
+   * Query documents on their compiled plan (src/execution/plan.ts); true unless turned off
+   * (the bench and the equivalence test run both paths side by side).
+   */
+  compiledExecution?: boolean;
 }>;
 
 export type CredentialOptions = Readonly<{
@@ -90,6 +103,8 @@ export type Api = Readonly<{
   startJobWorkers: () => Promise<void>;
   /** Password hashes started so far (tests check that refused requests hashed nothing). */
   passwordHashes: () => number;
+  /** Operations per execution path (src/execution/plugin.ts). */
+  executions: Readonly<ExecutionCounts>;
   /** Shutdown: completes every open subscription stream, refuses new ones; returns the count. */
   endStreams: () => number;
   close: () => Promise<void>;
@@ -107,6 +122,8 @@ function graphiqlConnectionParams(headers: string | undefined) {
   return typeof authorization === 'string' ? { connectionParams: { authorization } } : {};
 }
 const LIMITS = { batch: 10 } as const;
+
+const grantedScopes = builderScopes as GrantedScopes;
 
 /** The HTTP API over one database: Yoga, the schema, authentication, limits and logging. */
 export function createApi(options: ApiOptions): Api {
@@ -127,6 +144,7 @@ export function createApi(options: ApiOptions): Api {
   const eventBus = options.events ?? createEventBus();
   const streamSlots = createStreamSlots(options.streamLimits);
   const clientOf = clientAddress(options.trustProxy);
+  const executions = executionCounts();
   const context = createContext({
     tokens,
     accounts,
@@ -242,6 +260,10 @@ export function createApi(options: ApiOptions): Api {
       useMemberRequestLog(logger),
       useRequestIdHeader(),
       useUnitOfWork(logger),
+      useComplexityOncePerDocument(executions),
+      ...(options.compiledExecution === false
+        ? []
+        : [useCompiledExecution({ grantedScopes, logger, counts: executions })]),
     ] as Plugin<Record<string, unknown>>[],
   });
 
@@ -253,6 +275,7 @@ export function createApi(options: ApiOptions): Api {
       await queue.work(jobHandlers({ queue, system, scoped, logger }));
     },
     passwordHashes: hasher.started,
+    executions,
     endStreams: streamSlots.endAll,
     close: async () => {
       if (!options.events) await eventBus.close();

@@ -10,11 +10,21 @@ import { BadUserInput, Forbidden, Unauthenticated } from '../errors.ts';
 import type PrismaTypes from '../generated/pothos-types.ts';
 import { getDatamodel } from '../generated/pothos-types.ts';
 import type { PrismaClient } from '../generated/prisma/client.ts';
-import { fieldComplexity, LIST_LIMITS } from './complexity.ts';
+import { complexityLimitFor, fieldComplexity, LIST_LIMITS } from './complexity.ts';
 import { decodeGlobalId, encodeGlobalId } from './ids.ts';
 import { DATE_TIME_SCALAR } from './scalars.ts';
 
 const CONNECTION_SIZE = LIST_LIMITS.connection;
+
+/** The scopes a request holds; the compiled path checks the ones it skips with this too. */
+export function grantedScopes(ctx: Context) {
+  const role = ctx.scope?.user?.role;
+  return {
+    member: !!role,
+    admin: role === 'OWNER' || role === 'ADMIN',
+    owner: role === 'OWNER',
+  };
+}
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -29,14 +39,7 @@ export const builder = new SchemaBuilder<{
   defaultFieldNullability: false,
   defaultInputFieldRequiredness: true,
   scopeAuth: {
-    authScopes: (ctx) => {
-      const role = ctx.scope?.user?.role;
-      return {
-        member: !!role,
-        admin: role === 'OWNER' || role === 'ADMIN',
-        owner: role === 'OWNER',
-      };
-    },
+    authScopes: grantedScopes,
     // Signed in but lacking a role is FORBIDDEN; not signed in is UNAUTHENTICATED. Neither can
     // happen across organizations: another organization's rows are simply not found.
     unauthorizedError: (_parent, ctx) =>
@@ -78,7 +81,8 @@ export const builder = new SchemaBuilder<{
   complexity: {
     // Lists cost their sub-selection times the items their arguments ask for: src/schema/complexity.ts.
     fieldComplexity,
-    limit: { complexity: 20_000, depth: 12, breadth: 200 },
+    // Measured once per document and variables (src/execution/complexity.ts), here otherwise.
+    limit: complexityLimitFor,
     complexityError: (kind, result) => {
       const key = kind.toLowerCase() as 'complexity' | 'depth' | 'breadth';
       const max = result[`max${kind}`];

@@ -30,6 +30,25 @@ export const LIST_LIMITS = {
   connection: PAGE_SIZE,
 } as const;
 
+/** What one operation may cost; past any of these it is refused as QUERY_TOO_COMPLEX. */
+export const COMPLEXITY_LIMIT = { complexity: 20_000, depth: 12, breadth: 200 } as const;
+
+const measured = new WeakSet<object>();
+
+/**
+ * The limit Pothos checks a request against when its first root field runs: none if its
+ * document and variables were already measured within COMPLEXITY_LIMIT
+ * (src/execution/complexity.ts), the limit otherwise, so that Pothos measures and refuses.
+ */
+export function complexityLimitFor(ctx: object): Partial<typeof COMPLEXITY_LIMIT> {
+  return measured.has(ctx) ? {} : COMPLEXITY_LIMIT;
+}
+
+/** Says that `ctx`'s operation was measured within COMPLEXITY_LIMIT. */
+export function measuredWithinLimit(ctx: object): void {
+  measured.add(ctx);
+}
+
 /** Int arguments that say how many items a field returns. */
 const SIZE_ARGUMENTS = new Set(['first', 'last', 'pageSize']);
 
