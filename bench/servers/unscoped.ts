@@ -11,13 +11,17 @@
 //
 // The composition takes the parts of src/http/yoga.ts it needs (same schema, the same edge plugins
 // through edgePlugins, same error masking, same request log) and builds its context with the same
-// createContext (verify the token, load the user and its organization), given its own client.
+// createContext (verify the token, load the user and its organization), given its own client,
+// and executes the same way (src/execution/: compiled plans, complexity once per document).
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Accounts } from '../../src/auth/accounts.ts';
 import { createTokenService } from '../../src/auth/tokens.ts';
 import { type Context, createContext } from '../../src/context.ts';
 import { openDatabase } from '../../src/db/database.ts';
 import { createEventBus } from '../../src/events/bus.ts';
+import { useComplexityOncePerDocument } from '../../src/execution/complexity.ts';
+import { executionCounts, useCompiledExecution } from '../../src/execution/plugin.ts';
+import type { GrantedScopes } from '../../src/execution/run.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
 import { useSecurityHeaders } from '../../src/http/edge.ts';
 import { EDGE_YOGA_OPTIONS, edgePlugins } from '../../src/http/edge-plugins.ts';
@@ -29,6 +33,7 @@ import {
   yogaLogger,
 } from '../../src/http/request-log.ts';
 import { createLogger } from '../../src/logging.ts';
+import { grantedScopes } from '../../src/schema/builder.ts';
 import { schema } from '../../src/schema/index.ts';
 import type { OrganizationId } from '../../src/tenancy/ids.ts';
 import { scopeOperation } from '../../src/tenancy/scope-args.ts';
@@ -69,6 +74,7 @@ try {
   const tokens = createTokenService({ secret: env.jwtSecret });
   const logger = createLogger(env.logLevel);
   const base = new PrismaClient({ adapter: database.adapter });
+  const executions = executionCounts();
   // src/http/yoga.ts's context factory and authentication, without the binding.
   const context = createContext({
     tokens,
@@ -105,6 +111,13 @@ try {
       useSecurityHeaders(),
       useMemberRequestLog(logger),
       useRequestIdHeader(),
+      // The same execution as src/http/yoga.ts: compiled plans, complexity once per document.
+      useComplexityOncePerDocument(executions),
+      useCompiledExecution({
+        grantedScopes: grantedScopes as GrantedScopes,
+        logger,
+        counts: executions,
+      }),
     ] as Plugin<Record<string, unknown>>[],
   });
   serve('unscoped', yoga as unknown as Handler, async () => {
