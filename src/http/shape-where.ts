@@ -1,4 +1,4 @@
-import { loadModule, type Node, parseSync, SqlError } from 'libpg-query';
+import type { Node } from 'libpg-query';
 import { BadUserInput } from '../errors.ts';
 import { type CheckedWhere, printWhere, type WhereOptions } from './shape-where-printer.ts';
 
@@ -21,11 +21,20 @@ export const MAX_WHERE_LENGTH = 2_000;
 const FRAME_KEYS = new Set(['fromClause', 'whereClause', 'limitOption', 'op']);
 const FRAME_TABLE = 'shape_where_frame';
 
-let loaded: Promise<void> | undefined;
+type Parser = typeof import('libpg-query');
 
-/** Loads the parser's WebAssembly once per process; later calls return the same promise. */
-export function loadWhereParser(): Promise<void> {
-  loaded ??= loadModule();
+let loaded: Promise<Parser> | undefined;
+
+/**
+ * Loads the parser once per process; later calls return the same promise. Imported here, not
+ * at the top: importing the package sets up its WebAssembly module (16 MB of resident memory,
+ * 136 MB reserved), which a server without a shape proxy never needs.
+ */
+export function loadWhereParser(): Promise<Parser> {
+  loaded ??= import('libpg-query').then(async (parser) => {
+    await parser.loadModule();
+    return parser;
+  });
   return loaded;
 }
 
@@ -36,8 +45,7 @@ export async function checkWhere(where: string, options: WhereOptions): Promise<
   }
   // The parser reads a C string: a NUL would end the text early, whatever followed it.
   if (where.includes('\0')) throw new BadUserInput('The where clause contains a NUL character');
-  await loadWhereParser();
-  return printWhere(parseWhere(where), options);
+  return printWhere(parseWhere(await loadWhereParser(), where), options);
 }
 
 /**
@@ -45,12 +53,12 @@ export async function checkWhere(where: string, options: WhereOptions): Promise<
  * one statement with nothing but its FROM and WHERE: a `where` that closes the clause and goes
  * on (`; …`, `ORDER BY`, `UNION`, `LIMIT`, `FOR UPDATE`, `GROUP BY`, `WINDOW`) is refused.
  */
-function parseWhere(where: string): Node {
-  let result: ReturnType<typeof parseSync>;
+function parseWhere(parser: Parser, where: string): Node {
+  let result: ReturnType<Parser['parseSync']>;
   try {
-    result = parseSync(`SELECT FROM ${FRAME_TABLE} WHERE ${where}`);
+    result = parser.parseSync(`SELECT FROM ${FRAME_TABLE} WHERE ${where}`);
   } catch (error) {
-    if (error instanceof SqlError) {
+    if (error instanceof parser.SqlError) {
       throw new BadUserInput(`The where clause is not valid SQL: ${error.message}`);
     }
     // Deep nesting can exhaust the JavaScript stack while the tree is decoded.
