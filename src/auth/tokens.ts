@@ -7,6 +7,9 @@ export const AUDIENCE = 'scopegraph-api';
 export const TOKEN_TTL_SECONDS = 12 * 3600;
 /** How far in the future an `iat` may be (another machine's clock running ahead). */
 export const CLOCK_TOLERANCE_SECONDS = 30;
+/** Verified tokens kept per process, and for how long at most (see `remember`). */
+const VERIFIED_TOKENS = 10_000;
+const VERIFIED_TTL_MS = 60_000;
 /** The claim that names the organization; `sub` names the user. */
 const ORG_CLAIM = 'org';
 
@@ -66,6 +69,7 @@ export function createTokenService(options: TokenOptions): TokenService {
     ['sign', 'verify'],
   );
   const remote = options.jwks ? createRemoteJWKSet(new URL(options.jwks.url)) : undefined;
+  const verified = new Map<string, { claims: VerifiedClaims; until: number }>();
 
   async function verifyOwn(token: string): Promise<JWTPayload> {
     const { payload } = await jwtVerify(token, await imported, {
@@ -130,27 +134,51 @@ export function createTokenService(options: TokenOptions): TokenService {
       }
     },
     verify: async (token) => {
-      let payload: JWTPayload;
-      try {
-        payload = await verifyOwn(token);
-      } catch {
-        try {
-          payload = await verifyExternal(token);
-        } catch {
-          return null;
-        }
-      }
-      const organizationId = payload[ORG_CLAIM];
-      if (!isUuid(payload.sub) || !isUuid(organizationId)) return null;
-      if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return null;
-      // maxTokenAge bounds now − iat; this bounds what the token claims for itself.
-      if (payload.exp - payload.iat > TOKEN_TTL_SECONDS) return null;
-      return {
-        userId: payload.sub,
-        organizationId,
-        issuedAt: payload.iat,
-        expiresAt: payload.exp,
-      };
+      const hit = verified.get(token);
+      if (hit && Date.now() < hit.until) return hit.claims;
+      if (hit) verified.delete(token);
+      const claims = await verifyUncached(token);
+      if (claims) remember(token, claims);
+      return claims;
     },
   });
+
+  /**
+   * Tokens verified lately, by their exact text: a member's requests carry the same token, and
+   * checking its signature again (WebCrypto's HMAC, a job on libuv's pool) was ~4 % of the CPU
+   * of a read. An entry lasts until the token would stop verifying (its `exp`, or `iat` plus
+   * TOKEN_TTL_SECONDS, each with the clock tolerance jose allows) and never longer than
+   * VERIFIED_TTL_MS, so a provider's key withdrawn from its JWKS stops working within that.
+   * A changed character is another text, verified afresh; refusals are not kept.
+   */
+  function remember(token: string, claims: VerifiedClaims): void {
+    const until =
+      Math.min(claims.expiresAt, claims.issuedAt + TOKEN_TTL_SECONDS) + CLOCK_TOLERANCE_SECONDS;
+    if (verified.size >= VERIFIED_TOKENS) verified.delete(verified.keys().next().value as string);
+    verified.set(token, { claims, until: Math.min(until * 1000, Date.now() + VERIFIED_TTL_MS) });
+  }
+
+  async function verifyUncached(token: string): Promise<VerifiedClaims | null> {
+    let payload: JWTPayload;
+    try {
+      payload = await verifyOwn(token);
+    } catch {
+      try {
+        payload = await verifyExternal(token);
+      } catch {
+        return null;
+      }
+    }
+    const organizationId = payload[ORG_CLAIM];
+    if (!isUuid(payload.sub) || !isUuid(organizationId)) return null;
+    if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number') return null;
+    // maxTokenAge bounds now − iat; this bounds what the token claims for itself.
+    if (payload.exp - payload.iat > TOKEN_TTL_SECONDS) return null;
+    return Object.freeze({
+      userId: payload.sub,
+      organizationId,
+      issuedAt: payload.iat,
+      expiresAt: payload.exp,
+    });
+  }
 }

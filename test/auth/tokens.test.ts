@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTokenService, type TokenService } from '../../src/auth/tokens.ts';
 import { TEST_SECRET } from '../support/api.ts';
 
@@ -79,5 +79,39 @@ describe('our own tokens', () => {
     expect(claims.exp).toBe(1_900_000_000 + 12 * HOUR);
     const fresh = await own.issue({ userId: USER, organizationId: ORG });
     expect((await own.verify(fresh))?.issuedAt).toBeCloseTo(Date.now() / 1000, 0);
+  });
+});
+
+describe('a token verified once', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('stops verifying when it expires, as one never verified before would', async () => {
+    const own = createTokenService({ secret: TEST_SECRET });
+    const issuedAt = new Date('2030-01-01T00:00:00Z');
+    vi.useFakeTimers({ now: issuedAt, toFake: ['Date'] });
+    const token = await own.issue({ userId: USER, organizationId: ORG }, issuedAt);
+    expect(await own.verify(token)).toMatchObject({ userId: USER });
+    // Verified again 10 s before it expires: kept, at most until its expiry (not for a minute).
+    vi.setSystemTime(issuedAt.getTime() + (12 * HOUR - 10) * 1000);
+    expect(await own.verify(token)).toMatchObject({ userId: USER });
+    // 12 h and the 30 s of clock tolerance later: refused by the verified copy and by jose.
+    vi.setSystemTime(issuedAt.getTime() + (12 * HOUR + 31) * 1000);
+    expect(await own.verify(token)).toBeNull();
+    expect(await createTokenService({ secret: TEST_SECRET }).verify(token)).toBeNull();
+  });
+
+  it('does not make another text of it verify: one changed character is checked afresh', async () => {
+    const own = createTokenService({ secret: TEST_SECRET });
+    const token = await own.issue({ userId: USER, organizationId: ORG });
+    expect(await own.verify(token)).not.toBeNull();
+    const signature = token.slice(token.lastIndexOf('.') + 1);
+    const changed = signature.startsWith('A') ? `B${signature.slice(1)}` : `A${signature.slice(1)}`;
+    const forged = `${token.slice(0, token.lastIndexOf('.') + 1)}${changed}`;
+    expect(await own.verify(forged)).toBeNull();
+    // Nor does another secret's service take it because this one did.
+    const other = createTokenService({ secret: `${TEST_SECRET}-other` });
+    expect(await other.verify(token)).toBeNull();
   });
 });
