@@ -29,7 +29,13 @@ export function useCompiledExecution(
     const name = args.operationName ?? '';
     let plan = operations.get(name);
     if (plan === undefined) {
-      plan = planDocument(args.schema, args.document, args.operationName);
+      try {
+        plan = planDocument(args.schema, args.document, args.operationName);
+      } catch {
+        // Whatever the planner could not walk (nesting deeper than the stack): the ordinary
+        // path executes it, and says what it says of it.
+        plan = null;
+      }
       operations.set(name, plan);
     }
     return plan;
