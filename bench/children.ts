@@ -46,14 +46,20 @@ const SAME_SERVER: Partial<Record<Contender, Contender>> = {
   baseline: 'scopegraph',
 };
 /**
- * V8's young generation with 32 or 64 MB semi-spaces (instead of V8's default): fewer
- * scavenges for the short-lived objects of every request, against more memory; measured against
- * `scopegraph` in the same run.
+ * V8's young generation with 32 or 64 MB semi-spaces, and no other flag: measured against
+ * `scopegraph` (which runs with the production flags) in the same run.
  */
 const NODE_FLAGS: Partial<Record<Contender, string[]>> = {
   'scopegraph-semi32': ['--max-semi-space-size=32'],
   'scopegraph-semi64': ['--max-semi-space-size=64'],
 };
+
+/** `npm start`'s production flags (scripts/node-flags): scopegraph as shipped, and its kin. */
+const PRODUCTION_FLAGS = readFileSync(path.join(ROOT, 'scripts', 'node-flags'), 'utf8')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line && !line.startsWith('#'));
+const SHIPPED: readonly Contender[] = ['scopegraph', 'scopegraph-ordinary', 'unscoped', 'baseline'];
 
 type ChildMessage = { type: 'ready'; port: number } | { type: 'failed'; message: string };
 
@@ -72,6 +78,7 @@ export async function startServer(name: Contender, settings: ServerSettings): Pr
     process.execPath,
     [
       ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+      ...(SHIPPED.includes(name) ? PRODUCTION_FLAGS : []),
       ...(NODE_FLAGS[name] ?? []),
       '--import',
       'tsx',

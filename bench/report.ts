@@ -298,7 +298,7 @@ export function markdownReport(report: RunReport): string {
       .filter((c) => o.contenders.includes(c))
       .map(
         (c) =>
-          `  - **${c}**: scopegraph under \`node --max-semi-space-size=${c.slice(-2)}\` (V8 semi-spaces of ${c.slice(-2)} MB instead of V8's default: fewer scavenges, more memory).`,
+          `  - **${c}**: scopegraph under \`node --max-semi-space-size=${c.slice(-2)}\` alone (V8 semi-spaces of ${c.slice(-2)} MB; the other scopegraph contenders run with \`npm start\`'s production flags, scripts/node-flags).`,
       ),
     ...(o.contenders.includes('scopegraph-ordinary')
       ? [

@@ -24,7 +24,9 @@ if stale; then
   ) 9>node_modules/.cache/scopegraph/build.lock
 fi
 if [ "${NODE_ENV:-development}" = production ]; then
-  exec node dist/server.js
+  # Word splitting wanted: one flag per line of scripts/node-flags.
+  # shellcheck disable=SC2046
+  exec node $(grep -v '^#' scripts/node-flags) dist/server.js
 fi
 # Stack traces name the TypeScript sources.
 exec node --enable-source-maps dist/server.js

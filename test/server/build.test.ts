@@ -1,5 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,7 +71,12 @@ describe('npm start in production', () => {
     try {
       const url = await server.ready;
       const command = serverCommand(pgid);
-      expect(command).toMatch(/^node dist\/server\.js$/m);
+      // scripts/node-flags, the production flags (GC settings measured by the bench).
+      const flags = readFileSync(path.join(checkout, 'scripts', 'node-flags'), 'utf8')
+        .split('\n')
+        .filter((line) => line.trim() && !line.startsWith('#'));
+      expect(flags.length).toBeGreaterThan(0);
+      expect(command.split('\n')).toContain(['node', ...flags, 'dist/server.js'].join(' '));
       expect(command).not.toContain('tsx');
       const response = await fetch(url, {
         method: 'POST',
