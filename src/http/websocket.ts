@@ -42,6 +42,8 @@ type GraphQLYoga = YogaServerInstance<Record<string, unknown>, Context>;
 /** connectionInit must arrive this soon after the socket opens (4408 otherwise). */
 const CONNECTION_INIT_WAIT_MS = 3_000;
 const GOING_AWAY = 1001;
+/** The WebSocket close code for a message larger than the endpoint takes (RFC 6455). */
+const MESSAGE_TOO_BIG = 1009;
 
 type Enveloped = ReturnType<GraphQLYoga['getEnveloped']>;
 type Roots = Readonly<{
@@ -176,6 +178,22 @@ export function attachWebSockets(server: Server, yoga: GraphQLYoga, logger: Logg
     },
     wss,
   );
+  // graphql-ws 6.0 answers an error on a socket with console.error (outside the log, with a
+  // stack) and a close with 4500. A message over maxPayload is the client's doing, and ws has
+  // already closed the socket with 1009 (Message Too Big): logged as that refusal. Anything else
+  // is logged here and closed as graphql-ws would. Registered after graphql-ws's own listener,
+  // which it replaces.
+  wss.on('connection', (socket) => {
+    socket.removeAllListeners('error');
+    socket.once('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        log.refused(MESSAGE_TOO_BIG, 'Message over the size limit');
+        return;
+      }
+      logger.error({ err: error }, 'websocket: socket error');
+      socket.close(CloseCode.InternalServerError, 'Internal server error');
+    });
+  });
 
   return Object.freeze({
     count: () => wss.clients.size,

@@ -124,9 +124,13 @@ describe('the connection', () => {
     const connection = connect(acme.owner.token);
     expect(await connection.acknowledged).toBe(true);
     const padding = 'x'.repeat(REQUEST_LIMITS.bodyBytes);
+    // The client's doing, in the log as a refusal: nothing on the console.
+    const consoleError = vi.spyOn(console, 'error');
     const tooLarge = connection.subscribe(`{ viewer { id } } # ${padding}`);
     expect(await tooLarge.ended).toBe('error');
     expect((await connection.closed).code).toBe(1009);
+    expect(consoleError).not.toHaveBeenCalled();
+    consoleError.mockRestore();
     // Positive control: a large message under the limit is served.
     const under = connect(acme.owner.token);
     const served = await once(under, `{ viewer { id } } # ${'x'.repeat(900_000)}`);
