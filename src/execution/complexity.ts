@@ -23,17 +23,31 @@ type Measure = Readonly<{ complexity: number; depth: number; breadth: number }>;
  * it with the error it always gave. A document with more than one operation is left to Pothos.
  */
 export function useComplexityOncePerDocument(counts: { complexityMeasured: number }): Plugin {
-  const measures = new WeakMap<DocumentNode, Map<string, Measure>>();
+  // Per document, once: its one operation and its measures by variables (null: several).
+  const documents = new WeakMap<
+    DocumentNode,
+    { operation: OperationDefinitionNode; byVariables: Map<string, Measure> } | null
+  >();
+  const entryOf = (document: DocumentNode) => {
+    let entry = documents.get(document);
+    if (entry === undefined) {
+      const operations = document.definitions.filter(
+        (d: DefinitionNode): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION,
+      );
+      entry =
+        operations.length === 1 && operations[0]
+          ? { operation: operations[0], byVariables: new Map() }
+          : null;
+      documents.set(document, entry);
+    }
+    return entry;
+  };
   return {
     onExecute({ args }) {
-      const operations = args.document.definitions.filter(
-        (d: DefinitionNode) => d.kind === Kind.OPERATION_DEFINITION,
-      );
-      if (operations.length !== 1 || typeof args.contextValue !== 'object' || !args.contextValue)
-        return;
-      const byVariables = measures.get(args.document) ?? new Map<string, Measure>();
-      measures.set(args.document, byVariables);
-      const key = keyOf(operations[0] as OperationDefinitionNode, args.variableValues);
+      const entry = entryOf(args.document);
+      if (!entry || typeof args.contextValue !== 'object' || !args.contextValue) return;
+      const { byVariables } = entry;
+      const key = keyOf(entry.operation, args.variableValues);
       if (key === null) return;
       let measure = byVariables.get(key);
       if (!measure) {

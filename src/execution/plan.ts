@@ -1,5 +1,6 @@
 import {
   type DocumentNode,
+  defaultFieldResolver,
   type FieldNode,
   type FragmentDefinitionNode,
   type GraphQLField,
@@ -7,6 +8,7 @@ import {
   type GraphQLObjectType,
   type GraphQLOutputType,
   type GraphQLSchema,
+  GraphQLString,
   getOperationAST,
   isAbstractType,
   isLeafType,
@@ -19,6 +21,7 @@ import {
   typeFromAST,
   visit,
 } from 'graphql';
+import { propertyRead, skippedScopes } from './pothos-fields.ts';
 
 /**
  * The compiled path's plan of a query document: for every selection of every object type it
@@ -159,20 +162,20 @@ class Planner {
   }
 
   private typename(key: string, nodes: FieldNode[], parent: GraphQLObjectType): FieldPlan {
-    const def = { name: '__typename' } as GraphQLField<unknown, unknown>;
+    // Answered by the run from the parent's type; the rest only fills the shape.
     return {
       key,
       name: '__typename',
       nodes,
-      def,
+      def: { name: '__typename' } as GraphQLField<unknown, unknown>,
       parent,
-      type: parent,
+      type: GraphQLString,
       read: 'typename',
       property: '',
       mustBeLoaded: false,
-      resolve: () => parent.name,
+      resolve: defaultFieldResolver,
       hasArgs: false,
-      value: { kind: 'leaf', type: { serialize: (value: unknown) => value } as never },
+      value: { kind: 'leaf', type: GraphQLString },
     };
   }
 
@@ -196,7 +199,7 @@ class Planner {
       read: property ? 'property' : 'resolve',
       property: property?.name ?? '',
       mustBeLoaded: property?.mustBeLoaded ?? false,
-      resolve: def.resolve ?? defaultResolve,
+      resolve: def.resolve ?? defaultFieldResolver,
       hasArgs: def.args.length > 0,
       value: this.value(def.type, nodes),
     };
@@ -250,77 +253,3 @@ class Planner {
     return !!conditional && isAbstractType(conditional) && this.schema.isSubType(conditional, type);
   }
 }
-
-/**
- * The scopes a property read skips: the type's own (Pothos runs them on each of its fields)
- * and the field's. Null (the field keeps its resolver) unless each is a static set of plain
- * scopes the run can check once per request.
- */
-function skippedScopes(
-  parent: GraphQLObjectType,
-  def: GraphQLField<unknown, unknown>,
-): string[][] | null {
-  const sets: string[][] = [];
-  for (const scopes of [optionsOf(parent).authScopes, optionsOf(def).authScopes]) {
-    if (scopes === undefined) continue;
-    const names = plainScopes(scopes);
-    if (!names) return null;
-    sets.push(names);
-  }
-  return sets;
-}
-
-type PothosOptions = {
-  authScopes?: unknown;
-  grantScopes?: unknown;
-  runScopesOnType?: unknown;
-  unauthorizedResolver?: unknown;
-  onNull?: unknown;
-  resolve?: unknown;
-};
-
-function optionsOf(thing: {
-  extensions?: Readonly<Record<string, unknown>> | null;
-}): PothosOptions {
-  return (thing.extensions?.pothosOptions ?? {}) as PothosOptions;
-}
-
-/** `{ member: true, admin: true }`: any of them. Functions, `$any`/`$all`/`$granted`: null. */
-function plainScopes(scopes: unknown): string[] | null {
-  if (typeof scopes !== 'object' || scopes === null) return null;
-  const entries = Object.entries(scopes);
-  if (entries.length === 0) return null;
-  if (entries.some(([name, value]) => name.startsWith('$') || value !== true)) return null;
-  return entries.map(([name]) => name).sort();
-}
-
-/**
- * How Pothos reads `def` off its parent, if that is all its resolver does: an exposed field
- * (core sets `pothosExposedField`), or a Prisma relation without arguments, `onNull` or a
- * resolver of its own. Anything with grants or its own unauthorized answer keeps its resolver.
- */
-function propertyRead(
-  def: GraphQLField<unknown, unknown>,
-  parent: GraphQLObjectType,
-): { name: string; mustBeLoaded: boolean } | null {
-  const extensions = (def.extensions ?? {}) as Record<string, unknown>;
-  const options = optionsOf(def);
-  const typeOptions = optionsOf(parent);
-  if (options.grantScopes !== undefined || options.unauthorizedResolver !== undefined) return null;
-  if (typeOptions.grantScopes !== undefined || typeOptions.runScopesOnType) return null;
-  if (def.args.length > 0) return null;
-  const exposed = extensions.pothosExposedField;
-  // Select mode: the row has the column only if this plan asked for it.
-  const selects = !!extensions.pothosPrismaSelect;
-  if (typeof exposed === 'string') return { name: exposed, mustBeLoaded: selects };
-  const relation = extensions.pothosPrismaRelationField as { name?: unknown } | undefined;
-  if (relation && typeof relation.name === 'string' && options.onNull === undefined) {
-    return { name: relation.name, mustBeLoaded: true };
-  }
-  return null;
-}
-
-const defaultResolve: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
-  const value = (source as Record<string, unknown> | null)?.[info.fieldName];
-  return typeof value === 'function' ? value.call(source, _args, _ctx, info) : value;
-};

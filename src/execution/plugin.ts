@@ -24,8 +24,11 @@ export function useCompiledExecution(
   // One Yoga, one schema: plans are kept per document object.
   const plans = new WeakMap<DocumentNode, Map<string, Plan | null>>();
   const planFor = (args: ExecutionArgs): Plan | null => {
-    const operations = plans.get(args.document) ?? new Map<string, Plan | null>();
-    plans.set(args.document, operations);
+    let operations = plans.get(args.document);
+    if (!operations) {
+      operations = new Map<string, Plan | null>();
+      plans.set(args.document, operations);
+    }
     const name = args.operationName ?? '';
     let plan = operations.get(name);
     if (plan === undefined) {
