@@ -11,6 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type FloodPhase, floodTable, measureFlood, summarizeFlood } from './flood.ts';
 import { createBenchDatabase, dropBenchDatabase, uniqueDatabaseName } from './seed.ts';
 
 const { values: flags } = parseArgs({
@@ -72,96 +73,28 @@ function startServer(cap: string, databaseUrl: string): Promise<Server> {
   });
 }
 
-async function post(url: string, body: unknown, token?: string): Promise<Response> {
-  return fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify(body),
-  });
-}
-
 async function signUp(url: string): Promise<string> {
-  const response = await post(url, {
-    query: 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }',
-    variables: {
-      input: {
-        organizationName: 'Bench',
-        organizationSlug: `bench-${randomBytes(4).toString('hex')}`,
-        email: 'owner@example.com',
-        password: 'correct-horse-9',
-        name: 'Bench Owner',
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      query: 'mutation($input: SignUpInput!) { signUp(input: $input) { token } }',
+      variables: {
+        input: {
+          organizationName: 'Bench',
+          organizationSlug: `bench-${randomBytes(4).toString('hex')}`,
+          email: 'owner@example.com',
+          password: 'correct-horse-9',
+          name: 'Bench Owner',
+        },
       },
-    },
+    }),
   });
   const body = (await response.json()) as { data?: { signUp?: { token: string } } };
   const token = body.data?.signUp?.token;
   if (!token) throw new Error(`sign-up failed: ${JSON.stringify(body)}`);
   return token;
 }
-
-type Phase = Readonly<{ latencies: number[]; errors: number; signIns: Map<number, number> }>;
-
-/** `MEMBERS` clients asking `{ viewer { id } }` back to back for `seconds`, with or without the flood. */
-async function measure(server: Server, token: string, flood: boolean): Promise<Phase> {
-  const latencies: number[] = [];
-  const signIns = new Map<number, number>();
-  let errors = 0;
-  const until = performance.now() + SECONDS * 1000;
-  let stop = false;
-  const floods = flood
-    ? Array.from({ length: FLOOD }, async (_, i) => {
-        for (let n = 0; !stop; n++) {
-          const response = await post(server.url, {
-            query: 'mutation($input: SignInInput!) { signIn(input: $input) { token } }',
-            variables: {
-              input: {
-                organizationSlug: 'nowhere',
-                email: `x${i}-${n}@example.com`,
-                password: 'guess-123',
-              },
-            },
-          }).catch(() => null);
-          await response?.arrayBuffer();
-          const status = response?.status ?? 0;
-          signIns.set(status, (signIns.get(status) ?? 0) + 1);
-          // A refused (503 busy) sign-in comes back at once: a real attacker retries, and so do
-          // these, after a breath, so that the flood stays a flood and not a busy loop.
-          if (status === 503) await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      })
-    : [];
-  // Let the flood fill the pool before measuring.
-  if (flood) await new Promise((resolve) => setTimeout(resolve, 500));
-  const members = Array.from({ length: MEMBERS }, async () => {
-    while (performance.now() < until) {
-      const started = performance.now();
-      const response = await post(server.url, { query: '{ viewer { id } }' }, token);
-      const body = (await response.json()) as { data?: { viewer?: { id: string } } };
-      if (!body.data?.viewer?.id) errors++;
-      latencies.push(performance.now() - started);
-    }
-  });
-  await Promise.all(members);
-  stop = true;
-  await Promise.all(floods);
-  return { latencies, errors, signIns };
-}
-
-const percentile = (values: readonly number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-};
-
-type Row = {
-  cap: string;
-  idle: number[];
-  flood: number[];
-  errors: number;
-  signIns: Map<number, number>;
-};
 
 const name = uniqueDatabaseName();
 const servers: Server[] = [];
@@ -172,26 +105,32 @@ try {
   const first = servers[0];
   if (!first) throw new Error('no --caps');
   const token = await signUp(first.url);
-  const rows = new Map<string, Row>(
-    CAPS.map((cap) => [cap, { cap, idle: [], flood: [], errors: 0, signIns: new Map() }]),
+  const rows = new Map(
+    CAPS.map((cap) => [cap, { idle: [] as FloodPhase[], flood: [] as FloodPhase[] }]),
   );
+  const measure = (server: Server, flood: boolean) =>
+    measureFlood({
+      url: server.url,
+      token,
+      members: MEMBERS,
+      flood: flood ? FLOOD : 0,
+      seconds: SECONDS,
+    });
   // Warm-up: JIT, connections, caches.
-  for (const server of servers) await measure(server, token, false);
+  for (const server of servers) await measure(server, false);
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? servers : [...servers].reverse();
     for (const server of order) {
-      const row = rows.get(server.cap) as Row;
-      const idle = await measure(server, token, false);
-      const flood = await measure(server, token, true);
-      row.idle.push(...idle.latencies);
-      row.flood.push(...flood.latencies);
-      row.errors += idle.errors + flood.errors;
-      for (const [status, n] of flood.signIns)
-        row.signIns.set(status, (row.signIns.get(status) ?? 0) + n);
+      const row = rows.get(server.cap) as { idle: FloodPhase[]; flood: FloodPhase[] };
+      row.idle.push(await measure(server, false));
+      row.flood.push(await measure(server, true));
       console.error(`round ${round + 1}: cap ${server.cap} done`);
     }
   }
-  const f = (ms: number) => ms.toFixed(1);
+  const summaries = [...rows].map(
+    ([cap, row]) => [cap, summarizeFlood(row.idle, row.flood)] as const,
+  );
+  if (summaries.some(([, s]) => s.errors > 0)) exitCode = 1;
   const lines = [
     `# Credentials benchmark, ${new Date().toISOString().slice(0, 10)}`,
     '',
@@ -199,22 +138,8 @@ try {
       `UV_THREADPOOL_SIZE ${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}; ${MEMBERS} signed-in clients, ` +
       `${FLOOD} flooding clients, ${SECONDS} s per measurement, ${ROUNDS} round(s). Rate limits and lockout off.`,
     '',
-    '| hashing cap | idle p50 ms | idle p99 ms | flood p50 ms | flood p99 ms | p50 ratio | p99 ratio | viewer requests (idle / flood) | bad sign-ins answered (by status) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    floodTable('hashing cap', summaries),
   ];
-  for (const row of rows.values()) {
-    const [i50, i99, f50, f99] = [
-      percentile(row.idle, 50),
-      percentile(row.idle, 99),
-      percentile(row.flood, 50),
-      percentile(row.flood, 99),
-    ];
-    const statuses = [...row.signIns].map(([status, n]) => `${status}: ${n}`).join(', ');
-    lines.push(
-      `| ${row.cap} | ${f(i50)} | ${f(i99)} | ${f(f50)} | ${f(f99)} | ${(f50 / i50).toFixed(1)}× | ${(f99 / i99).toFixed(1)}× | ${row.idle.length} / ${row.flood.length} | ${statuses} |`,
-    );
-    if (row.errors > 0) exitCode = 1;
-  }
   const report = `${lines.join('\n')}\n`;
   console.log(report);
   const dir = fileURLToPath(new URL('./results/', import.meta.url));

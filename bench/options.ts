@@ -18,8 +18,11 @@ export const DEFAULT_CONTENDERS: readonly Contender[] = [
   'raw',
 ];
 
-export const SCENARIOS = [1, 2, 3, 4] as const;
+export const SCENARIOS = [1, 2, 3, 4, 5] as const;
 export type Scenario = (typeof SCENARIOS)[number];
+/** The scenarios autocannon measures on every contender; 5, the sign-in flood, is apart. */
+export type LoadScenario = Exclude<Scenario, 5>;
+export const FLOOD_SCENARIO = 5;
 
 export type Options = Readonly<{
   quick: boolean;
@@ -39,6 +42,9 @@ export type Options = Readonly<{
   contenders: readonly Contender[];
   scenarios: readonly Scenario[];
   rounds: number;
+  /** Scenario 5: concurrent clients flooding bad sign-ins, and signed-in clients measured. */
+  flood: number;
+  floodMembers: number;
   poolSize: number;
   logLevel: string;
   keep: boolean;
@@ -63,7 +69,11 @@ export const USAGE = `npm run bench -- [flags]
   --baseline DIR          another checkout of scopegraph (e.g. a git worktree of an earlier commit, with
                           node_modules and its generated client): its bench/servers/scopegraph.ts runs as
                           the contender \`baseline\`, beside this checkout's, to measure a change side by side
-  --scenarios 1,2,3,4     1 nested list, 2 post by id, 3 createPost, 4 deep page of the big tenant
+  --scenarios 1,2,3,4,5   1 nested list, 2 post by id, 3 createPost, 4 deep page of the big tenant,
+                          5 sign-in flood (scopegraph contenders only: signed-in { viewer { id } } idle,
+                          then while bad sign-ins flood from one address and from many)
+  --flood N               scenario 5: concurrent clients sending bad sign-ins (default 16)
+  --flood-members N       scenario 5: concurrent signed-in clients measured (default 4)
   --rounds N              alternating rounds (default 2; quick 1)
   --pool N                database pool size of every server (default 10)
   --log-level L           the GraphQL servers' pino level (default info, as shipped)
@@ -108,6 +118,8 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
     contenders: DEFAULT_CONTENDERS,
     scenarios: SCENARIOS as readonly Scenario[],
     rounds: quick ? 1 : 2,
+    flood: 16,
+    floodMembers: 4,
     poolSize: 10,
     logLevel: 'info',
     keep: false,
@@ -166,6 +178,12 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
       case '--rounds':
         o.rounds = positive(flag, value());
         break;
+      case '--flood':
+        o.flood = positive(flag, value());
+        break;
+      case '--flood-members':
+        o.floodMembers = positive(flag, value());
+        break;
       case '--pool':
         o.poolSize = positive(flag, value());
         break;
@@ -203,8 +221,10 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
   if (o.scenarios.length === 0) throw new Error('--scenarios is empty');
   if (o.connections.length === 0) throw new Error('--connections is empty');
   if (o.warmup < 0 || !Number.isFinite(o.warmup)) throw new Error('--warmup needs a number >= 0');
-  // Writes run last, so the read scenarios always see the seeded data (and its oracle).
-  o.scenarios = [...new Set(o.scenarios)].sort((a, b) => (a === 3 ? 1 : b === 3 ? -1 : a - b));
+  // Writes run after the reads, so the read scenarios always see the seeded data (and its
+  // oracle); the sign-in flood runs last, so its load and the limits it trips touch nothing else.
+  const rank = (s: Scenario) => (s === 5 ? 7 : s === 3 ? 6 : s);
+  o.scenarios = [...new Set(o.scenarios)].sort((a, b) => rank(a) - rank(b));
   o.contenders = [...new Set(o.contenders)];
   if (o.baseline && !o.contenders.includes('baseline'))
     o.contenders = [...o.contenders, 'baseline'];

@@ -1,14 +1,23 @@
 // Aggregation of the measurements, the stdout table and the Markdown report.
 import { execFileSync } from 'node:child_process';
+import { DEFAULT_CREDENTIAL_POLICY } from '../src/auth/credential-guard.ts';
+import { DEFAULT_HASHING } from '../src/auth/passwords.ts';
+import {
+  type FloodSource,
+  type FloodSummary,
+  floodTable,
+  RETRY_PAUSE_MS,
+  SIGN_INS_PER_ADDRESS,
+} from './flood.ts';
 import { type LoadResult, merge, percentile } from './load.ts';
-import type { Contender, Options, Scenario } from './options.ts';
+import type { Contender, LoadScenario, Options } from './options.ts';
 import type { DataPlan } from './seed.ts';
 import { SCENARIO_NAMES } from './workload.ts';
 
 /** One measurement: one contender, scenario, concurrency and round (the load's result, plus). */
 export type Cell = Omit<LoadResult, 'timeouts'> &
   Readonly<{
-    scenario: Scenario;
+    scenario: LoadScenario;
     contender: Contender;
     connections: number;
     round: number;
@@ -25,7 +34,7 @@ export type Cell = Omit<LoadResult, 'timeouts'> &
   }>;
 
 export type Summary = Readonly<{
-  scenario: Scenario;
+  scenario: LoadScenario;
   contender: Contender;
   connections: number;
   responses: number;
@@ -53,7 +62,18 @@ export type ScalePoint = Readonly<{
   errors: number;
 }>;
 
-export type Trace = Readonly<{ scenario: Scenario; contender: Contender; sql: readonly string[] }>;
+/** Scenario 5: one scopegraph contender under one kind of flood, every round pooled. */
+export type FloodRow = Readonly<{
+  contender: Contender;
+  source: FloodSource;
+  summary: FloodSummary;
+}>;
+
+export type Trace = Readonly<{
+  scenario: LoadScenario;
+  contender: Contender;
+  sql: readonly string[];
+}>;
 
 export type Machine = Readonly<{
   cpus: string;
@@ -76,6 +96,7 @@ export type RunReport = Readonly<{
   database: string;
   timings: Readonly<Record<string, number>>;
   cells: readonly Cell[];
+  floods: readonly FloodRow[];
   scale: readonly ScalePoint[];
   scaleShape: string;
   traces: readonly Trace[];
@@ -185,14 +206,14 @@ export function resultsTable(summaries: readonly Summary[], markdown: boolean): 
 
 /** scopegraph ÷ each other contender: throughput (req/s) and median latency. */
 export function ratiosTable(summaries: readonly Summary[], markdown: boolean): string {
-  const find = (s: Scenario, c: Contender, n: number) =>
+  const find = (s: LoadScenario, c: Contender, n: number) =>
     summaries.find((x) => x.scenario === s && x.contender === c && x.connections === n);
   const others = [...new Set(summaries.map((s) => s.contender))].filter((c) => c !== 'scopegraph');
   const head = ['scenario', 'conn', ...others.flatMap((o) => [`req/s ÷ ${o}`, `p50 ÷ ${o}`])];
   const rows: string[][] = [];
   const keys = [...new Set(summaries.map((s) => `${s.scenario}|${s.connections}`))];
   for (const key of keys) {
-    const [scenario, connections] = key.split('|').map(Number) as [Scenario, number];
+    const [scenario, connections] = key.split('|').map(Number) as [LoadScenario, number];
     const mine = find(scenario, 'scopegraph', connections);
     if (!mine) continue;
     rows.push([
@@ -224,18 +245,60 @@ export function scaleTable(points: readonly ScalePoint[], markdown: boolean): st
 
 export function printSummary(report: RunReport): string {
   const summaries = summarize(report.cells);
-  const parts = [
-    'Results (req/s over all rounds; p50/p99 over all responses; SQL and RT = statements and round trips per request; RSS after the run)',
-    resultsTable(summaries, false),
-    '',
-    'Ratios: scopegraph ÷ contender (req/s < 1: scopegraph is slower; p50 > 1: scopegraph is slower)',
-    ratiosTable(summaries, false),
-  ];
+  const parts: string[] = [];
+  if (summaries.length > 0) {
+    parts.push(
+      'Results (req/s over all rounds; p50/p99 over all responses; SQL and RT = statements and round trips per request; RSS after the run)',
+      resultsTable(summaries, false),
+      '',
+      'Ratios: scopegraph ÷ contender (req/s < 1: scopegraph is slower; p50 > 1: scopegraph is slower)',
+      ratiosTable(summaries, false),
+    );
+  }
+  if (report.floods.length > 0) {
+    parts.push(
+      '',
+      "Scenario 5, sign-in flood (scopegraph contenders only): a signed-in member's { viewer { id } } latency, idle and flooded",
+      signInFloodTable(report.floods),
+    );
+  }
   if (report.scale.length > 0) {
     parts.push('', `Scale curve: scenario 1, one connection, small tenants (${report.scaleShape})`);
     parts.push(scaleTable(report.scale, false));
   }
   return parts.join('\n');
+}
+
+const FLOOD_LABELS: Record<FloodSource, string> = {
+  'one address': 'from 127.0.0.1',
+  'many addresses': 'from many loopback addresses',
+};
+
+function signInFloodTable(rows: readonly FloodRow[]): string {
+  return floodTable(
+    'contender, flood',
+    rows.map((r) => [`${r.contender}, ${FLOOD_LABELS[r.source]}`, r.summary] as const),
+  );
+}
+
+/** Scenario 5's section: what was sent, from where, what the shipped policy is, the table. */
+function floodSection(report: RunReport): string[] {
+  const o = report.options;
+  const p = DEFAULT_CREDENTIAL_POLICY;
+  const skipped = o.contenders.filter((c) => !report.floods.some((r) => r.contender === c));
+  return [
+    '## Scenario 5: sign-in flood',
+    '',
+    `- Every scopegraph contender as bench/servers/scopegraph.ts starts it, i.e. with the shipped credential policy: sign-ins limited to ${p.signInPerAddress.limit} per ${p.signInPerAddress.windowSeconds} s per client address and ${p.signInPerAccount.limit} per ${p.signInPerAccount.windowSeconds} s per account, lockout after ${p.lockout.fromAddress.after} failures from one address (${p.lockout.anyAddress.after} from all), and the password-hashing cap (${DEFAULT_HASHING.concurrency} concurrent on this machine, ${DEFAULT_HASHING.queue} waiting, beyond that 503 PASSWORD_HASHING_BUSY); limits in memory, as \`createApi\` defaults. Nothing is turned off (\`npm run bench:credentials\` is the one that turns the limits off to compare hashing caps).`,
+    `- ${o.floodMembers} signed-in clients send \`{ viewer { id } }\` back to back (node:http, keep-alive, from 127.0.0.1) with the OWNER token of a seeded tenant; an answer without that member's id is an error (must be 0). Per round and contender: ${o.duration} s idle, then, for each of the two floods below, ${o.duration} s while ${o.flood} clients send bad sign-ins (organization \`nowhere\`, a new email every time, so no account limit or lockout applies), the flood given 0.5 s to fill the server first. ${o.rounds} round(s), alternating the contender order and the order of the two floods; the ratios are flood ÷ the same server's idle, p50 and p99 over every round. A refused sign-in (429, 503, connection error) is retried after ${RETRY_PAUSE_MS} ms. Warm-up per contender: ${Math.max(0.3, o.warmup)} s idle, then floods from 127.0.0.1 until its limit answers 429 (the sign-ins before it hash; their answers are not counted). A flood phase ends when its last sign-in is answered: with ${o.flood} clients and ${DEFAULT_HASHING.concurrency} hash(es) at a time, the server's hashing queue drains for seconds, and the next phase starts on a drained server.`,
+    `- **From 127.0.0.1**: every flooding client comes from the one address the members use too. The per-address limit kicks in after the first ${p.signInPerAddress.limit} sign-ins (the warm-up spends them) and holds for its sliding ${p.signInPerAddress.windowSeconds} s window (a few get through again as old ones age out: the 401s), so nearly every bad sign-in is answered 429 RATE_LIMITED before any hashing: that is the shipped behaviour, and what a flood from one address meets.`,
+    `- **From many loopback addresses**: the server names the client by the socket's peer and walks X-Forwarded-For only across the proxies TRUST_PROXY names (src/http/client-address.ts); the bench servers set none, so a forged header would change nothing, and the server is not weakened to trust it. Instead each flooding client connects from a real, different source address (all of 127.0.0.0/8 is loopback on Linux) and moves to a fresh one every ${SIGN_INS_PER_ADDRESS} sign-ins, below every per-address limit and lockout: every bad sign-in reaches password hashing, and the hashing cap is what stands between the flood and the members, as for a flood from many addresses (a botnet). Up to ${DEFAULT_HASHING.concurrency + DEFAULT_HASHING.queue} sign-ins hash or wait their turn (answered 401 UNAUTHENTICATED, late); a flood of more clients than that gets the rest refused at once (503 PASSWORD_HASHING_BUSY).`,
+    `- Scenario 5 applies to scopegraph's own server only (scopegraph, its variants, baseline): PostGraphile and raw have no sign-in, and unscoped serves the schema without accounts. Flooded: ${[...new Set(report.floods.map((r) => r.contender))].join(', ')}; not flooded: ${skipped.length > 0 ? skipped.join(', ') : 'none in this run'}.`,
+    '- Bad sign-ins answered: count by `<HTTP status> <first GraphQL error code>` over the measured floods (not the warm-up). The generator shares the machine with the servers and PostgreSQL: compare the ratios.',
+    '',
+    signInFloodTable(report.floods),
+    '',
+  ];
 }
 
 /** The commit a baseline checkout is at, for the report (empty if git cannot say). */
@@ -315,17 +378,22 @@ export function markdownReport(report: RunReport): string {
     '',
     ...o.scenarios.map((s) => `- Scenario ${s}: ${SCENARIO_NAMES[s]}`),
     '',
-    resultsTable(summaries, true),
-    '',
-    'Ratios scopegraph ÷ contender (req/s below 1 and p50 above 1 mean scopegraph is slower):',
-    '',
-    ratiosTable(summaries, true),
-    '',
+    ...(summaries.length > 0
+      ? [
+          resultsTable(summaries, true),
+          '',
+          'Ratios scopegraph ÷ contender (req/s below 1 and p50 above 1 mean scopegraph is slower):',
+          '',
+          ratiosTable(summaries, true),
+          '',
+        ]
+      : ['(No autocannon scenario in this run: scenario 5 has its own section below.)', '']),
     `Peak RSS (VmHWM) over the whole run: ${Object.entries(report.peaks)
       .map(([name, bytes]) => `${name} ${mb(bytes ?? 0)} MB`)
       .join(', ')}.`,
     '',
   ];
+  if (report.floods.length > 0) lines.push(...floodSection(report));
   if (report.scale.length > 0) {
     lines.push(
       '## Scale curve',
@@ -340,6 +408,7 @@ export function markdownReport(report: RunReport): string {
   if (report.problems.length > 0) {
     lines.push('## Problems', '', ...report.problems.map((p) => `- ${p}`), '');
   }
+  if (report.cells.length === 0) return lines.join('\n');
   lines.push('## SQL per request (one traced request per scenario and contender)', '');
   for (const trace of report.traces) {
     lines.push(

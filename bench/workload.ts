@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TokenService } from '../src/auth/tokens.ts';
 import { encodeGlobalId } from '../src/schema/ids.ts';
-import type { Contender, Scenario } from './options.ts';
+import type { Contender, LoadScenario, Scenario } from './options.ts';
 import { commentsOf, postId, postTitle, type TenantPlan, userId, userName } from './seed.ts';
 
 export const SCENARIO_NAMES: Record<Scenario, string> = {
@@ -12,6 +12,7 @@ export const SCENARIO_NAMES: Record<Scenario, string> = {
   2: 'one post by id (title, content, author)',
   3: 'createPost mutation (returns title, author)',
   4: "scenario 1's list for the big tenant (--big-posts, 100k by default), after: a cursor 80-95% deep",
+  5: "sign-in flood: a signed-in member's { viewer { id } } idle, then while bad sign-ins flood (scopegraph contenders only)",
 };
 
 /** Titles of posts the write scenario creates; the runner deletes them after each measurement. */
@@ -25,7 +26,7 @@ const PGL_FEED_SELECTION = `nodes { title userByOrganizationIdAndAuthorId { name
 const PGL_ORDER = 'orderBy: [CREATED_AT_DESC, ROW_ID_DESC]';
 
 /** scopegraph's documents: the unscoped server and the raw handler take the same bodies. */
-const SCOPEGRAPH_DOCS: Record<Scenario, string> = {
+const SCOPEGRAPH_DOCS: Record<LoadScenario, string> = {
   1: `query Feed { posts(first: 20) { ${FEED_SELECTION} } }`,
   2: 'query OnePost($id: ID!) { post(id: $id) { title content author { name } } }',
   3: `mutation CreatePost($input: CreatePostInput!) {
@@ -34,7 +35,7 @@ const SCOPEGRAPH_DOCS: Record<Scenario, string> = {
 };
 
 /** PostGraphile's equivalents (Amber preset naming, checked against its introspection). */
-const POSTGRAPHILE_DOCS: Record<Scenario, string> = {
+const POSTGRAPHILE_DOCS: Record<LoadScenario, string> = {
   1: `query Feed { allPosts(first: 20, ${PGL_ORDER}) { ${PGL_FEED_SELECTION} } }`,
   2: `query OnePost($org: UUID!, $id: UUID!) { postByOrganizationIdAndRowId(organizationId: $org, rowId: $id) {
     title content userByOrganizationIdAndAuthorId { name } } }`,
@@ -44,7 +45,7 @@ const POSTGRAPHILE_DOCS: Record<Scenario, string> = {
     ${PGL_FEED_SELECTION} } }`,
 };
 
-const OPERATION: Record<Scenario, string> = {
+const OPERATION: Record<LoadScenario, string> = {
   1: 'Feed',
   2: 'OnePost',
   3: 'CreatePost',
@@ -66,7 +67,11 @@ export type HttpRequest = Readonly<{ headers: Record<string, string>; body: stri
 let writes = 0;
 
 /** The request `contender` gets for `target` (scenario 3 makes a new one every call). */
-export function requestFor(contender: Contender, scenario: Scenario, target: Target): HttpRequest {
+export function requestFor(
+  contender: Contender,
+  scenario: LoadScenario,
+  target: Target,
+): HttpRequest {
   const pgl = contender === 'postgraphile';
   const query = (pgl ? POSTGRAPHILE_DOCS : SCOPEGRAPH_DOCS)[scenario];
   const { tenant } = target;
@@ -187,7 +192,7 @@ export function expectedPost(tenant: TenantPlan, i: number): Normalized {
 }
 
 /** The data of a response in one shape for every contender; throws on GraphQL errors. */
-export function normalize(contender: Contender, scenario: Scenario, json: unknown): Normalized {
+export function normalize(contender: Contender, scenario: LoadScenario, json: unknown): Normalized {
   const response = json as { data?: Record<string, unknown>; errors?: unknown };
   if (response.errors) throw new Error(`GraphQL errors: ${JSON.stringify(response.errors)}`);
   const data = response.data ?? {};
