@@ -61,6 +61,7 @@ export async function startApp(config: Config): Promise<App> {
 
   const database = await openDatabase({
     url: config.databaseUrl,
+    preparedStatements: config.preparedStatements,
     dataDir: path.join(config.dataDir, 'pglite'),
   });
   logger.info({ database: database.location, origin: database.origin }, 'database opened');

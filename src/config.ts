@@ -14,6 +14,8 @@ export type Config = Readonly<{
   port: number;
   /** PostgreSQL server; unset for the embedded PGlite database. */
   databaseUrl: string | undefined;
+  /** Prisma's statements prepared once per connection on a server (src/db/database.ts). */
+  preparedStatements: boolean;
   /** Where the embedded database and the generated development secret live. */
   dataDir: string;
   /** HS256 secret for tokens this API issues; generated under dataDir in development. */
@@ -112,6 +114,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Config {
     production,
     port: e.PORT ?? 4000,
     databaseUrl: e.DATABASE_URL,
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS ?? true,
     dataDir: path.resolve(e.DATA_DIR ?? '.data'),
     jwtSecret: e.JWT_SECRET,
     adminJwtSecret: e.ADMIN_JWT_SECRET,
@@ -252,6 +255,7 @@ const variables = z.object({
   PORT: variable('a port from 0 to 65535 (0: any free port)', integer(0, 65535)),
   HOST: variable('an IP address or a host name', host),
   DATABASE_URL: variable('a postgresql:// URL', url('postgresql:', 'postgres:')),
+  DATABASE_PREPARED_STATEMENTS: variable('true or false', boolean),
   DATA_DIR: variable('a directory', text),
   JWT_SECRET: variable('at least 32 characters', secret),
   ADMIN_JWT_SECRET: variable('at least 32 characters', secret),

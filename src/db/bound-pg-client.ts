@@ -108,11 +108,15 @@ type Connection = {
   parse: (message: { text: string; name: string; types: unknown[] }) => void;
   bind: (message: { portal: string; statement: string; values: readonly string[] }) => void;
   execute: (message: { portal: string; rows: number }) => void;
+  close: (message: { type: 'S'; name: string }) => void;
+  parsedStatements: Record<string, string | undefined>;
 };
 
 type QueryInternals = {
+  name?: string;
   requiresPreparation(): boolean;
   prepare(connection: Connection): void;
+  handleError(error: unknown, connection: Connection): void;
   handleDataRow(message: unknown): void;
   handleCommandComplete(message: unknown, connection: unknown): void;
 };
@@ -125,6 +129,11 @@ const Query = pg.Query as unknown as new (config: object) => QueryInternals;
  * in one implicit transaction, unless a prefix is BEGIN, which makes it an ordinary transaction
  * that outlives the message. The prefixes' rows and completions are not part of the result. If a
  * prefix fails, PostgreSQL skips the rest and the error is the query's.
+ *
+ * A named (prepared) statement behind prefixes: pg marks a name parsed at the message's first
+ * ParseComplete, which is a prefix's, so after a failure it cannot tell whether the server kept
+ * the statement. Such a name is closed (a no-op on the server if it does not exist) and parsed
+ * again the next time, instead of being bound to a statement that may not exist (pg 8.23.1).
  */
 export class PrefixedQuery extends Query {
   private prefixesLeft: number;
@@ -148,7 +157,21 @@ export class PrefixedQuery extends Query {
       connection.bind({ portal: '', statement: '', values: prefix.args });
       connection.execute({ portal: '', rows: 0 });
     }
+    const name = this.name;
+    if (name && uncertainStatements.get(connection)?.delete(name)) {
+      connection.close({ type: 'S', name });
+      connection.parsedStatements[name] = undefined;
+    }
     super.prepare(connection);
+  }
+
+  override handleError(error: unknown, connection: Connection): void {
+    const name = this.name;
+    if (name) {
+      const names = uncertainStatements.get(connection) ?? new Set<string>();
+      uncertainStatements.set(connection, names.add(name));
+    }
+    super.handleError(error, connection);
   }
 
   override handleDataRow(message: unknown): void {
@@ -160,6 +183,9 @@ export class PrefixedQuery extends Query {
     else this.prefixesLeft--;
   }
 }
+
+/** Per connection, the prepared statements a failed PrefixedQuery may or may not have left. */
+const uncertainStatements = new WeakMap<Connection, Set<string>>();
 
 /** A connection goes back to the pool with no read-only binding left on it, whatever happened. */
 export function clearBinding(client: pg.PoolClient): void {

@@ -19,6 +19,7 @@ const INTERNALS = {
   prepare: 1,
   handleDataRow: 1,
   handleCommandComplete: 2,
+  handleError: 2,
   submit: 1,
 } as const;
 
@@ -139,6 +140,43 @@ describe('the pg internals the binding relies on', () => {
         "SELECT set_config('app.test', $1, true), 1 / 0",
       );
       await expect(run(query, result)).rejects.toThrow(/division by zero/);
+    });
+
+    it('a prepared statement whose prefix failed is parsed again next time, not bound to nothing', async () => {
+      const client = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
+      await client.connect();
+      const send = (prefix: string) =>
+        new Promise<pg.QueryResult>((resolve, reject) => {
+          const query = new PrefixedQuery(
+            {
+              name: 'scopegraph_test_statement',
+              text: "SELECT current_setting('app.test', true) AS v",
+              callback: (error: Error | null, value?: pg.QueryResult) =>
+                error || !value ? reject(error) : resolve(value),
+            },
+            [{ sql: prefix, args: ['bound'] }],
+          );
+          client.query(query as unknown as pg.QueryConfig);
+        });
+      try {
+        // The prefix's ParseComplete arrives, then its error: the named statement never parsed.
+        await expect(send("SELECT set_config('app.test', $1, true), 1 / 0")).rejects.toThrow(
+          /division by zero/,
+        );
+        expect((await send("SELECT set_config('app.test', $1, true)")).rows).toEqual([
+          { v: 'bound' },
+        ]);
+        // And once parsed, it is reused: the server holds it.
+        expect((await send("SELECT set_config('app.test', $1, true)")).rows).toEqual([
+          { v: 'bound' },
+        ]);
+        const held = await client.query(
+          "SELECT count(*)::int AS n FROM pg_prepared_statements WHERE name = 'scopegraph_test_statement'",
+        );
+        expect(held.rows).toEqual([{ n: 1 }]);
+      } finally {
+        await client.end();
+      }
     });
   });
 });

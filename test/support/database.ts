@@ -20,6 +20,8 @@ export type TestDatabaseOptions = Readonly<{
    * through a PgBouncer). The database is still created and dropped on the server itself.
    */
   connectUrl?: (url: string) => string;
+  /** Named, per-connection prepared statements (src/db/database.ts); on unless false. */
+  preparedStatements?: boolean;
 }>;
 
 /**
@@ -38,6 +40,7 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
     const database = await openDatabase({
       url: options.connectUrl?.(url) ?? url,
       poolSize: options.poolSize ?? 5,
+      preparedStatements: options.preparedStatements,
     });
     return Object.freeze({
       ...database,
