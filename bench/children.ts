@@ -19,6 +19,8 @@ export type ServerSettings = Readonly<{
   logDir: string;
   /** The checkout the `baseline` contender runs from (--baseline). */
   baselineDir: string | null;
+  /** The same data on a Citus coordinator, for `scopegraph-citus` (--citus). */
+  citusDatabaseUrl: string | null;
 }>;
 
 export type Child = Readonly<{
@@ -43,6 +45,7 @@ const SAME_SERVER: Partial<Record<Contender, Contender>> = {
   'scopegraph-semi32': 'scopegraph',
   'scopegraph-semi64': 'scopegraph',
   'scopegraph-ordinary': 'scopegraph',
+  'scopegraph-citus': 'scopegraph',
   baseline: 'scopegraph',
 };
 /**
@@ -59,7 +62,13 @@ const PRODUCTION_FLAGS = readFileSync(path.join(ROOT, 'scripts', 'node-flags'), 
   .split('\n')
   .map((line) => line.trim())
   .filter((line) => line && !line.startsWith('#'));
-const SHIPPED: readonly Contender[] = ['scopegraph', 'scopegraph-ordinary', 'unscoped', 'baseline'];
+const SHIPPED: readonly Contender[] = [
+  'scopegraph',
+  'scopegraph-ordinary',
+  'scopegraph-citus',
+  'unscoped',
+  'baseline',
+];
 
 type ChildMessage = { type: 'ready'; port: number } | { type: 'failed'; message: string };
 
@@ -90,7 +99,8 @@ export async function startServer(name: Contender, settings: ServerSettings): Pr
         ...process.env,
         NODE_ENV: 'production',
         GRAPHILE_ENV: 'production',
-        DATABASE_URL: settings.databaseUrl,
+        DATABASE_URL:
+          name === 'scopegraph-citus' ? (settings.citusDatabaseUrl ?? '') : settings.databaseUrl,
         JWT_SECRET: settings.jwtSecret,
         POOL_SIZE: String(settings.poolSize),
         LOG_LEVEL: settings.logLevel,

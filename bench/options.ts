@@ -8,6 +8,7 @@ export const CONTENDERS = [
   'scopegraph-semi32',
   'scopegraph-semi64',
   'scopegraph-ordinary',
+  'scopegraph-citus',
   'baseline',
 ] as const;
 export type Contender = (typeof CONTENDERS)[number];
@@ -53,6 +54,8 @@ export type Options = Readonly<{
   out: string | null;
   /** Another checkout of scopegraph whose server runs as the `baseline` contender. */
   baseline: string | null;
+  /** A Citus coordinator: the same data there, served as the `scopegraph-citus` contender. */
+  citusUrl: string | null;
 }>;
 
 export const USAGE = `npm run bench -- [flags]
@@ -65,10 +68,13 @@ export const USAGE = `npm run bench -- [flags]
   --duration S            seconds per measurement (default 1.5; quick 1)
   --warmup S              warm-up seconds per scenario and contender (default 1; quick 0.3)
   --connections 1,8,32    concurrency levels
-  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64, scopegraph-ordinary, baseline)
+  --contenders LIST       scopegraph,unscoped,postgraphile,raw (also: raw-tx, scopegraph-semi32, scopegraph-semi64, scopegraph-ordinary, scopegraph-citus, baseline)
   --baseline DIR          another checkout of scopegraph (e.g. a git worktree of an earlier commit, with
                           node_modules and its generated client): its bench/servers/scopegraph.ts runs as
                           the contender \`baseline\`, beside this checkout's, to measure a change side by side
+  --citus URL             a Citus coordinator (its maintenance database): the bench database is made and
+                          seeded there too (every node), and scopegraph serves it as \`scopegraph-citus\`,
+                          beside the others on DATABASE_URL; nothing of it runs without this flag
   --scenarios 1,2,3,4,5   1 nested list, 2 post by id, 3 createPost, 4 deep page of the big tenant,
                           5 sign-in flood (scopegraph contenders only: signed-in { viewer { id } } idle,
                           then while bad sign-ins flood from one address and from many)
@@ -127,6 +133,7 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
     scaleDuration: 0,
     out: null as string | null,
     baseline: null as string | null,
+    citusUrl: null as string | null,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? '';
@@ -208,6 +215,9 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
       case '--baseline':
         o.baseline = value();
         break;
+      case '--citus':
+        o.citusUrl = value();
+        break;
       case '--help':
       case '-h':
         console.log(USAGE);
@@ -230,6 +240,11 @@ export function parseOptions(argv: readonly string[], env = process.env): Option
     o.contenders = [...o.contenders, 'baseline'];
   if (o.contenders.includes('baseline') && !o.baseline) {
     throw new Error('the baseline contender needs --baseline DIR');
+  }
+  if (o.citusUrl && !o.contenders.includes('scopegraph-citus'))
+    o.contenders = [...o.contenders, 'scopegraph-citus'];
+  if (o.contenders.includes('scopegraph-citus') && !o.citusUrl) {
+    throw new Error('the scopegraph-citus contender needs --citus URL (a Citus coordinator)');
   }
   if (o.scaleDuration === 0) o.scaleDuration = o.duration;
   return Object.freeze(o);

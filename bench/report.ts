@@ -301,6 +301,12 @@ function floodSection(report: RunReport): string[] {
   ];
 }
 
+/** Where the Citus coordinator is, without credentials. */
+function citusShape(url: string): string {
+  const location = new URL(url);
+  return `coordinator ${location.host}`;
+}
+
 /** The commit a baseline checkout is at, for the report (empty if git cannot say). */
 function baselineCommit(dir: string): string {
   try {
@@ -366,6 +372,11 @@ export function markdownReport(report: RunReport): string {
     ...(o.contenders.includes('scopegraph-ordinary')
       ? [
           "  - **scopegraph-ordinary**: scopegraph with the compiled path off (`createApi({ compiledExecution: false })`): every document runs on graphql-js execution through every field's resolver, as before src/execution/.",
+        ]
+      : []),
+    ...(o.citusUrl
+      ? [
+          `  - **scopegraph-citus**: scopegraph as shipped over the same rows on a Citus coordinator (\`--citus\`; ${citusShape(o.citusUrl)}), tenant tables distributed by organization_id and organizations a reference table (the migrations): the binding as BEGIN and SET LOCALs in every statement's message, relations loaded by a statement each, each routed to the organization's shard. The coordinator, its workers, the servers and autocannon share this machine; the scale curve is PostgreSQL's only.`,
         ]
       : []),
     ...(o.baseline

@@ -35,8 +35,10 @@ import {
 } from './report.ts';
 import {
   createBenchDatabase,
+  createCitusBenchDatabase,
   type DataPlan,
   dropBenchDatabase,
+  dropCitusBenchDatabase,
   planData,
   seedTenants,
   type TenantPlan,
@@ -500,6 +502,7 @@ async function main(): Promise<number> {
     }
     await dropBenchDatabase(options.serverUrl, name);
     if (options.scale) await dropBenchDatabase(options.serverUrl, scaleName);
+    if (options.citusUrl) await dropCitusBenchDatabase(options.citusUrl, name);
   });
 
   const postgres = await withClient(options.serverUrl, async (c) => {
@@ -522,6 +525,16 @@ async function main(): Promise<number> {
   const everyone = plan.big ? [plan.big, ...plan.tenants] : [...plan.tenants];
   await timed('seed', () => seedTenants(url, everyone, { parallel: 2, rebuildIndexes: true }));
   log(`  seeded in ${timings.seed?.toFixed(1)} s`);
+  // The same rows (deterministic ids) on the Citus coordinator, for scopegraph-citus.
+  const citusUrl = options.citusUrl
+    ? await timed('citus create+migrate+seed', async () => {
+        const citus = await createCitusBenchDatabase(options.citusUrl ?? '', name);
+        // One connection: Citus checks foreign keys on the workers, so rows go in in order.
+        await seedTenants(citus, everyone, { parallel: 1, rebuildIndexes: true });
+        return citus;
+      })
+    : null;
+  if (citusUrl) log(`  seeded on Citus in ${timings['citus create+migrate+seed']?.toFixed(1)} s`);
   checkAborted();
 
   // 2. The servers.
@@ -532,6 +545,7 @@ async function main(): Promise<number> {
     logLevel: options.logLevel,
     logDir,
     baselineDir: options.baseline,
+    citusDatabaseUrl: citusUrl,
   };
   log('starting servers');
   const servers = await timed('start servers', () => startServers(options.contenders, settings));
@@ -640,7 +654,11 @@ async function main(): Promise<number> {
       seeded = n;
       log(`  ${n} tenants seeded`);
       scaleServers ??= await timed('start servers', () =>
-        startServers(options.contenders, { ...settings, databaseUrl: scaleUrl }),
+        // The scale curve is PostgreSQL's: the Citus contender has no scale database.
+        startServers(
+          options.contenders.filter((c) => c !== 'scopegraph-citus'),
+          { ...settings, databaseUrl: scaleUrl },
+        ),
       );
       await checkScenario(1, scaleServers, smallTargets.slice(0, 1), null);
       const order = k % 2 === 0 ? [...scaleServers.values()] : [...scaleServers.values()].reverse();

@@ -4,6 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrations/commands.ts';
+import { citusCluster, createCitusDatabase, dropCitusDatabase } from '../test/support/citus.ts';
 
 export type TenantPlan = Readonly<{
   /** 0 is the big tenant of scenario 4; 1..N the Zipf-ranked tenants (1 is the largest). */
@@ -120,6 +121,37 @@ export async function createBenchDatabase(serverUrl: string, name: string): Prom
     await database.close();
   }
   return url;
+}
+
+/**
+ * The same on a Citus coordinator: the database on every node with the extension and the nodes
+ * (test/support/citus.ts), migrated (the last migration distributes the tenant tables), and the
+ * application role allowed to log in, as Citus connects to the workers as it (README, "Scaling
+ * out"; a trusted local cluster needs no password).
+ */
+export async function createCitusBenchDatabase(
+  coordinatorUrl: string,
+  name: string,
+): Promise<string> {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe database name ${name}`);
+  const cluster = await citusCluster(coordinatorUrl);
+  if (!cluster) throw new Error(`--citus ${coordinatorUrl} is not a Citus coordinator`);
+  await createCitusDatabase(cluster, name);
+  const url = databaseUrl(coordinatorUrl, name);
+  const database = await openDatabase({ url, poolSize: 2 });
+  try {
+    await applyMigrations(database.adapter);
+  } finally {
+    await database.close();
+  }
+  await withClient(url, (c) => c.query('ALTER ROLE scopegraph_app LOGIN'));
+  return url;
+}
+
+export async function dropCitusBenchDatabase(coordinatorUrl: string, name: string): Promise<void> {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe database name ${name}`);
+  const cluster = await citusCluster(coordinatorUrl);
+  if (cluster) await dropCitusDatabase(cluster, name);
 }
 
 export async function dropBenchDatabase(serverUrl: string, name: string): Promise<void> {

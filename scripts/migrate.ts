@@ -1,4 +1,4 @@
-// npm run db:migrate | db:migration -- <name> | db:status
+// npm run db:migrate | db:migration -- <name> | db:status | db:distribute
 // Target: DATABASE_URL when set (environment or .env, checked as at start-up), else the embedded
 // PGlite database in ./.data/pglite.
 import path from 'node:path';
@@ -9,15 +9,17 @@ import {
   createMigration,
   migrationStatus,
 } from '../src/db/migrations/commands.ts';
+import { distributeTenantTables } from '../src/db/migrations/distribution.ts';
 import { APPEND_ONLY_MODELS } from '../src/tenancy/models.ts';
 
 const usage = `Usage:
   npm run db:migrate               apply pending migrations
   npm run db:migration -- <name>   write the next migration from prisma/schema.prisma
-  npm run db:status                show applied, pending and failed migrations`;
+  npm run db:status                show applied, pending and failed migrations
+  npm run db:distribute            on Citus: shard the tenant tables of a migrated database`;
 
 async function run(command: string | undefined, args: string[]): Promise<number> {
-  if (command !== 'deploy' && command !== 'create' && command !== 'status') {
+  if (!['deploy', 'create', 'status', 'distribute'].includes(command ?? '')) {
     console.error(usage);
     return 2;
   }
@@ -48,6 +50,15 @@ async function run(command: string | undefined, args: string[]): Promise<number>
       console.log(
         'Row-level security for its new tenant tables is written for you (enable_tenant_isolation).\n' +
           'Review it, add any other hand-written SQL, then run: npm run db:migrate',
+      );
+      return 0;
+    }
+    if (command === 'distribute') {
+      const { distributed } = await distributeTenantTables(target.adapter);
+      console.log(
+        distributed
+          ? `Distributed by organization_id on Citus, organizations a reference table (${elapsed()}).`
+          : 'Not a Citus database (no citus extension): nothing to distribute.',
       );
       return 0;
     }

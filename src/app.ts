@@ -62,6 +62,7 @@ export async function startApp(config: Config): Promise<App> {
   const database = await openDatabase({
     url: config.databaseUrl,
     preparedStatements: config.preparedStatements,
+    citus: config.citus,
     dataDir: path.join(config.dataDir, 'pglite'),
   });
   logger.info({ database: database.location, origin: database.origin }, 'database opened');

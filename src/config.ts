@@ -16,6 +16,8 @@ export type Config = Readonly<{
   databaseUrl: string | undefined;
   /** Prisma's statements prepared once per connection on a server (src/db/database.ts). */
   preparedStatements: boolean;
+  /** The server is a Citus coordinator; unset: asked of the server (src/db/bound-pg-client.ts). */
+  citus: boolean | undefined;
   /** Where the embedded database and the generated development secret live. */
   dataDir: string;
   /** HS256 secret for tokens this API issues; generated under dataDir in development. */
@@ -115,6 +117,7 @@ function parseConfig(env: NodeJS.ProcessEnv): Config {
     port: e.PORT ?? 4000,
     databaseUrl: e.DATABASE_URL,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS ?? true,
+    citus: e.DATABASE_CITUS,
     dataDir: path.resolve(e.DATA_DIR ?? '.data'),
     jwtSecret: e.JWT_SECRET,
     adminJwtSecret: e.ADMIN_JWT_SECRET,
@@ -256,6 +259,7 @@ const variables = z.object({
   HOST: variable('an IP address or a host name', host),
   DATABASE_URL: variable('a postgresql:// URL', url('postgresql:', 'postgres:')),
   DATABASE_PREPARED_STATEMENTS: variable('true or false', boolean),
+  DATABASE_CITUS: variable('true or false', boolean),
   DATA_DIR: variable('a directory', text),
   JWT_SECRET: variable('at least 32 characters', secret),
   ADMIN_JWT_SECRET: variable('at least 32 characters', secret),

@@ -7,6 +7,7 @@ import pg from 'pg';
 import {
   APP_ROLE,
   BIND_SQL,
+  citusBindStatements,
   READ_ONLY_BIND_SQL,
   transactionBeingOpened,
 } from '../tenancy/binding.ts';
@@ -15,18 +16,69 @@ import { isUuid } from '../tenancy/ids.ts';
 /** A statement sent in front of another, in the same message (PrefixedQuery below). */
 export type Prefix = Readonly<{ sql: string; args: readonly string[] }>;
 
+/** What a read-only transaction of the binding sends around each of its statements. */
+type Statementwise = Readonly<{ prefixes: readonly Prefix[]; suffixes: readonly Prefix[] }>;
+
+export type BindingClientConfig = pg.ClientConfig & {
+  /** The server is a Citus coordinator (true) or plain PostgreSQL (false); asked when unset. */
+  citus?: boolean | undefined;
+};
+
 /**
  * pg's client, except for the transactions the tenant binding opens (planBegin below): their
  * BEGIN and binding travel in the message of the transaction's first statement, or, for a
  * read-only one, no BEGIN is sent and every statement carries the binding in its own message.
  * Every other statement, and every transaction of the system client, goes out unchanged.
+ *
+ * On a Citus coordinator (asked once per connection, when it opens, unless configured) the
+ * binding is literal `SET LOCAL`s inside a transaction block instead, the only form Citus
+ * forwards to its workers: a read-only statement goes out as BEGIN READ ONLY, the binding, the
+ * statement and COMMIT in one message, and the explicit bind statement of a transaction
+ * (`BIND_SQL`) is preceded by its `SET LOCAL`s.
  */
 export class BindingClient extends pg.Client {
+  citus: boolean;
+  private readonly citusConfigured: boolean | undefined;
   /** Set while a read-only transaction of the binding holds this connection. */
-  statementwise: Prefix | null = null;
+  statementwise: Statementwise | null = null;
   /** BEGIN and the binding, held until the transaction's first statement carries them. */
   opening: readonly Prefix[] | null = null;
+
+  constructor(config?: string | BindingClientConfig) {
+    super(config);
+    this.citusConfigured = typeof config === 'object' ? config.citus : undefined;
+    this.citus = this.citusConfigured ?? false;
+  }
+
+  /** Whether the server this connection reached runs Citus: asked here, once. */
+  async askCitus(): Promise<void> {
+    if (this.citusConfigured !== undefined) return;
+    const result = await (
+      pg.Client.prototype.query as (text: string) => Promise<pg.QueryResult>
+    ).call(this, "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS citus");
+    this.citus = result.rows[0]?.citus === true;
+  }
 }
+
+type ConnectCallback = (error: Error | null, client?: pg.Client) => void;
+
+BindingClient.prototype.connect = function connect(
+  this: BindingClient,
+  callback?: ConnectCallback,
+) {
+  const connected = (pg.Client.prototype.connect as () => Promise<pg.Client>)
+    .call(this)
+    .then(async () => {
+      await this.askCitus();
+      return this;
+    });
+  if (!callback) return connected;
+  connected.then(
+    () => callback(null, this),
+    (error: Error) => callback(error),
+  );
+  return undefined;
+} as pg.Client['connect'];
 
 type QueryArgs = unknown[];
 type QueryConfigLike = {
@@ -44,6 +96,19 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
   // Looked up at call time: whatever pg.Client#query is then (the benchmark counts through it).
   const send = (...a: QueryArgs) =>
     (pg.Client.prototype.query as (...b: QueryArgs) => unknown).apply(this, a);
+  // On Citus, an explicit bind statement is preceded by its SET LOCALs (the form that reaches
+  // the workers); what it binds is checked first, so nothing else is ever printed into SQL.
+  const citusBind = this.citus && (text === BIND_SQL || text === READ_ONLY_BIND_SQL);
+  if (citusBind) {
+    const values = isConfig(config) && Array.isArray(config.values) ? config.values : [];
+    if (args.length > 1 || values[0] !== APP_ROLE || !isUuid(values[1])) {
+      return Promise.reject(new Error('Unexpected arguments of the tenant bind statement'));
+    }
+  }
+  const bindFirst = (): Prefix[] =>
+    citusBind
+      ? statementsOf(citusBindStatements((config as { values: string[] }).values[1] ?? ''))
+      : [];
   if (this.statementwise) {
     if (text === 'COMMIT' || text === 'ROLLBACK') {
       this.statementwise = null;
@@ -55,7 +120,14 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
         new Error('Unexpected query shape inside a read-only tenant transaction'),
       );
     }
-    return sendBehind(send, config, [this.statementwise]);
+    const { prefixes, suffixes } = this.statementwise;
+    const sent = sendBehind(send, config, [...prefixes, ...bindFirst()], suffixes);
+    if (suffixes.length === 0) return sent;
+    // The message opened a transaction block (Citus): after a failure it is still open.
+    return sent.catch(async (error: unknown) => {
+      await Promise.resolve(send({ text: 'ROLLBACK' })).catch(() => {});
+      throw error;
+    });
   }
   if (this.opening) {
     const prefixes = this.opening;
@@ -71,11 +143,12 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
         )
         .then(() => send(...args));
     }
-    return sendBehind(send, config, prefixes);
+    return sendBehind(send, config, [...prefixes, ...bindFirst()]);
   }
-  const plan = text === null ? null : planBegin(text);
+  if (citusBind && isConfig(config)) return sendBehind(send, config, bindFirst());
+  const plan = text === null ? null : planBegin(text, this.citus);
   if (plan?.kind === 'statementwise') {
-    this.statementwise = { sql: plan.sql, args: plan.args };
+    this.statementwise = { prefixes: plan.prefixes, suffixes: plan.suffixes };
     return Promise.resolve(EMPTY_RESULT);
   }
   if (plan?.kind === 'deferred') {
@@ -87,17 +160,25 @@ BindingClient.prototype.query = function query(this: BindingClient, ...args: Que
 
 const EMPTY_RESULT = { command: '', rowCount: 0, oid: 0, rows: [], fields: [] };
 
-/** Sends the statement `config` behind `prefixes`, in one message (PrefixedQuery below). */
+/**
+ * Sends the statement `config` behind `prefixes` and before `suffixes`, in one message
+ * (PrefixedQuery below).
+ */
 function sendBehind(
   send: (...a: QueryArgs) => unknown,
   config: QueryConfigLike,
   prefixes: readonly Prefix[],
+  suffixes: readonly Prefix[] = [],
 ): Promise<pg.QueryResult> {
   return new Promise((resolve, reject) => {
     const callback: QueryCallback = (error, result) =>
       error ? reject(error) : resolve(result as pg.QueryResult);
-    send(new PrefixedQuery({ ...config, callback }, prefixes));
+    send(new PrefixedQuery({ ...config, callback }, prefixes, suffixes));
   });
+}
+
+function statementsOf(sql: readonly string[]): Prefix[] {
+  return sql.map((text) => ({ sql: text, args: [] }));
 }
 
 function isConfig(value: unknown): value is QueryConfigLike {
@@ -107,13 +188,16 @@ function isConfig(value: unknown): value is QueryConfigLike {
 type Connection = {
   parse: (message: { text: string; name: string; types: unknown[] }) => void;
   bind: (message: { portal: string; statement: string; values: readonly string[] }) => void;
-  execute: (message: { portal: string; rows: number }) => void;
+  execute: (message: { portal: string; rows: number | undefined }) => void;
+  sync: () => void;
   close: (message: { type: 'S'; name: string }) => void;
   parsedStatements: Record<string, string | undefined>;
 };
 
 type QueryInternals = {
   name?: string;
+  portal: string;
+  _getRows(connection: Connection, rows: number | undefined): void;
   requiresPreparation(): boolean;
   prepare(connection: Connection): void;
   handleError(error: unknown, connection: Connection): void;
@@ -125,10 +209,11 @@ const Query = pg.Query as unknown as new (config: object) => QueryInternals;
 
 /**
  * A statement sent behind `prefixes` in one extended-protocol message (Parse, Bind, Execute of
- * each prefix, then the statement's own Parse, Bind, Describe, Execute, and one Sync): all run
- * in one implicit transaction, unless a prefix is BEGIN, which makes it an ordinary transaction
- * that outlives the message. The prefixes' rows and completions are not part of the result. If a
- * prefix fails, PostgreSQL skips the rest and the error is the query's.
+ * each prefix, then the statement's own Parse, Bind, Describe, Execute, then Parse, Bind, Execute
+ * of each suffix, and one Sync): all run in one implicit transaction, unless a prefix is BEGIN,
+ * which makes it an ordinary transaction that outlives the message (or ends at a suffix's
+ * COMMIT). The prefixes' and suffixes' rows and completions are not part of the result. If one
+ * fails, PostgreSQL skips the rest up to the Sync and the error is the query's.
  *
  * A named (prepared) statement behind prefixes: pg marks a name parsed at the message's first
  * ParseComplete, which is a prefix's, so after a failure it cannot tell whether the server kept
@@ -137,14 +222,33 @@ const Query = pg.Query as unknown as new (config: object) => QueryInternals;
  */
 export class PrefixedQuery extends Query {
   private prefixesLeft: number;
+  private statementDone = false;
 
   constructor(
-    config: object,
+    config: Record<string, unknown>,
     /** Public for the benchmark, which counts each as a statement of its own. */
     readonly prefixes: readonly Prefix[],
+    readonly suffixes: readonly Prefix[] = [],
   ) {
     super(config);
     this.prefixesLeft = prefixes.length;
+    // Rows read page by page would interleave with the suffixes: never asked for here.
+    if (suffixes.length > 0 && config['rows'])
+      throw new Error('A statement with suffixes reads all rows');
+  }
+
+  override _getRows(connection: Connection, rows: number | undefined): void {
+    if (this.suffixes.length === 0) {
+      super._getRows(connection, rows);
+      return;
+    }
+    connection.execute({ portal: this.portal, rows });
+    for (const suffix of this.suffixes) {
+      connection.parse({ text: suffix.sql, name: '', types: [] });
+      connection.bind({ portal: '', statement: '', values: suffix.args });
+      connection.execute({ portal: '', rows: 0 });
+    }
+    connection.sync();
   }
 
   override requiresPreparation(): boolean {
@@ -175,12 +279,15 @@ export class PrefixedQuery extends Query {
   }
 
   override handleDataRow(message: unknown): void {
-    if (this.prefixesLeft === 0) super.handleDataRow(message);
+    if (this.prefixesLeft === 0 && !this.statementDone) super.handleDataRow(message);
   }
 
   override handleCommandComplete(message: unknown, connection: unknown): void {
-    if (this.prefixesLeft === 0) super.handleCommandComplete(message, connection);
-    else this.prefixesLeft--;
+    if (this.prefixesLeft > 0) this.prefixesLeft--;
+    else if (!this.statementDone) {
+      this.statementDone = true;
+      super.handleCommandComplete(message, connection);
+    }
   }
 }
 
@@ -205,24 +312,38 @@ export function clearBinding(client: pg.PoolClient): void {
  *   one Sync, so both run in one implicit transaction: the binding holds for exactly that
  *   statement, which cannot write. COMMIT and ROLLBACK then have nothing to end.
  *
+ * On Citus (`citus`), which forwards only literal SET LOCALs and only inside a transaction block:
+ * `deferred` carries BEGIN and citusBindStatements; `statementwise` wraps every statement in
+ * BEGIN READ ONLY, the same SET LOCALs, and COMMIT, still one message per statement.
+ *
  * null: send BEGIN as it is. Then, or where this is never asked (PGlite, an adapter that opens
  * transactions differently), the transaction binds itself before its first statement: a saved
  * round trip, never a missing binding.
  */
 export type BeginPlan =
   | Readonly<{ kind: 'deferred'; prefixes: readonly Prefix[] }>
-  | Readonly<{ kind: 'statementwise'; sql: string; args: readonly [string, string] }>;
+  | Readonly<{ kind: 'statementwise'; prefixes: readonly Prefix[]; suffixes: readonly Prefix[] }>;
 
-export function planBegin(sql: string): BeginPlan | null {
+export function planBegin(sql: string, citus = false): BeginPlan | null {
   if (sql !== 'BEGIN') return null;
   const open = transactionBeingOpened();
   if (!open || !isUuid(open.organizationId)) return null;
   open.carriedAtBegin();
+  if (citus) {
+    const binding = statementsOf(citusBindStatements(open.organizationId));
+    return open.readOnly
+      ? {
+          kind: 'statementwise',
+          prefixes: [{ sql: 'BEGIN READ ONLY', args: [] }, ...binding],
+          suffixes: [{ sql: 'COMMIT', args: [] }],
+        }
+      : { kind: 'deferred', prefixes: [{ sql: 'BEGIN', args: [] }, ...binding] };
+  }
   if (open.readOnly) {
     return {
       kind: 'statementwise',
-      sql: READ_ONLY_BIND_SQL,
-      args: [APP_ROLE, open.organizationId],
+      prefixes: [{ sql: READ_ONLY_BIND_SQL, args: [APP_ROLE, open.organizationId] }],
+      suffixes: [],
     };
   }
   return {

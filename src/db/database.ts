@@ -2,11 +2,15 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
-import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+import type {
+  SqlDriverAdapter,
+  SqlMigrationAwareDriverAdapterFactory,
+} from '@prisma/driver-adapter-utils';
 import pg from 'pg';
-import { BindingClient, clearBinding } from './bound-pg-client.ts';
+import { BindingClient, type BindingClientConfig, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import { withCheckedCommit } from './pglite-commit.ts';
+import { declareRelationJoins } from './relation-loading.ts';
 
 export const DEFAULT_DATA_DIR = '.data/pglite';
 
@@ -45,11 +49,19 @@ export type DatabaseOptions = Readonly<{
    * `max_prepared_statements`).
    */
   preparedStatements?: boolean;
+  /**
+   * On a server: it is a Citus coordinator (true) or plain PostgreSQL (false). Unset, each
+   * connection asks the server whether the citus extension is installed.
+   */
+  citus?: boolean | undefined;
 }>;
 
 export async function openDatabase(options: DatabaseOptions = {}): Promise<Database> {
   if (options.url) {
-    return openServer(options.url, options.poolSize ?? 10, options.preparedStatements ?? true);
+    return openServer(options.url, options.poolSize ?? 10, {
+      preparedStatements: options.preparedStatements ?? true,
+      citus: options.citus,
+    });
   }
   // Imported here, not above: PGlite and its adapter hold ~45 MB that a server's process never
   // needs.
@@ -102,17 +114,24 @@ async function openPglite(
   return { pglite: await PGlite.create(dataDir), origin: copied ? 'template' : 'initdb' };
 }
 
-function openServer(url: string, max: number, preparedStatements: boolean): Database {
+function openServer(
+  url: string,
+  max: number,
+  { preparedStatements, citus }: Readonly<{ preparedStatements: boolean; citus?: boolean }>,
+): Database {
   // A frozen server must not hang callers forever: getting a connection gives up after 10 s
   // (answered as SERVICE_UNAVAILABLE, src/db/availability.ts). pg-pool counts the time spent
   // queueing for a free connection too, so this matches the scoped client's 10 s maxWait
   // instead of failing a burst of requests earlier.
-  const pool = new pg.Pool({
+  // pg-pool hands its options to each client it creates: `citus` reaches BindingClient.
+  const config: pg.PoolConfig & BindingClientConfig = {
     connectionString: url,
     max,
     connectionTimeoutMillis: 10_000,
     Client: BindingClient,
-  });
+    citus,
+  };
+  const pool = new pg.Pool(config);
   // An idle connection the server drops must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   // pg-pool removes its own error listener while a connection is checked out, and adapter-pg adds
@@ -127,9 +146,12 @@ function openServer(url: string, max: number, preparedStatements: boolean): Data
   return Object.freeze({
     kind: 'postgres',
     location: `postgres ${location.host}${location.pathname}`,
-    adapter: new PrismaPg(
+    adapter: withoutRelationJoinsOnCitus(
+      new PrismaPg(
+        pool,
+        preparedStatements ? { statementNameGenerator: preparedStatementNames() } : {},
+      ),
       pool,
-      preparedStatements ? { statementNameGenerator: preparedStatementNames() } : {},
     ),
     jobBackend: { kind: 'postgres' as const, url },
     pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
@@ -155,4 +177,46 @@ function preparedStatementNames(limit = 200): (query: { sql: string }) => string
     names.set(sql, name);
     return name;
   };
+}
+
+/**
+ * On Citus, Prisma must not join relations (src/db/relation-loading.ts): told per connection
+ * factory, from what a pooled connection learnt of its server (asked once, again after a
+ * failure), and told to Prisma's query compiler as `supportsRelationJoins` too.
+ */
+function withoutRelationJoinsOnCitus(
+  factory: PrismaPg,
+  pool: pg.Pool,
+): SqlMigrationAwareDriverAdapterFactory {
+  let answer: boolean | undefined;
+  let asking: Promise<boolean> | null = null;
+  const joins = () => {
+    if (answer !== undefined) return answer;
+    asking ??= pool.connect().then(
+      (client) => {
+        client.release();
+        answer = !(client as unknown as BindingClient).citus;
+        return answer;
+      },
+      (error: unknown) => {
+        asking = null;
+        throw error;
+      },
+    );
+    return asking;
+  };
+  const adjusted = async (adapter: SqlDriverAdapter): Promise<SqlDriverAdapter> => {
+    if (await joins()) return adapter;
+    const info = adapter.getConnectionInfo?.();
+    return Object.assign(adapter, {
+      getConnectionInfo: () => ({ ...info, supportsRelationJoins: false }),
+    });
+  };
+  // Made from the factory itself: still a PrismaPg to whoever asks (the pool tests do).
+  const adapter: PrismaPg = Object.assign(Object.create(factory) as PrismaPg, {
+    connect: async () => adjusted(await factory.connect()),
+    connectToShadowDb: async () => adjusted(await factory.connectToShadowDb()),
+  });
+  declareRelationJoins(adapter, joins);
+  return adapter;
 }

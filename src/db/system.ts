@@ -1,5 +1,6 @@
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { Database } from './database.ts';
+import { relationLoading } from './relation-loading.ts';
 
 /**
  * THE UNSCOPED CLIENT. It connects as the database owner and crosses tenants: every row of
@@ -17,5 +18,21 @@ import type { Database } from './database.ts';
 export type SystemClient = PrismaClient;
 
 export function createSystemClient(database: Database): SystemClient {
-  return new PrismaClient({ adapter: database.adapter });
+  const client = new PrismaClient({ adapter: database.adapter });
+  const loading = relationLoading<unknown>(database.adapter);
+  if (!loading) return client;
+  // A query extension changes no method's type: the client is still a PrismaClient to its users.
+  return client.$extends({
+    name: 'scopegraph:relation-loading',
+    query: {
+      $allModels: {
+        $allOperations({ operation, args, query }) {
+          const sent = loading(operation, args);
+          return sent instanceof Promise
+            ? sent.then((a) => query(a as typeof args))
+            : query(sent as typeof args);
+        },
+      },
+    },
+  }) as unknown as SystemClient;
 }

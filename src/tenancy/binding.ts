@@ -8,7 +8,7 @@ import type {
   SqlResultSet,
   Transaction,
 } from '@prisma/driver-adapter-utils';
-import type { OrganizationId } from './ids.ts';
+import { isUuid, type OrganizationId } from './ids.ts';
 
 /**
  * The row-level-security binding. Every statement sent through a bound adapter runs inside a
@@ -84,6 +84,22 @@ export function bindStatementArgs(organizationId: OrganizationId): [string, stri
 /** The binding of a read-only transaction: the same, and nothing it runs may write. */
 export const READ_ONLY_BIND_SQL =
   "SELECT /* scopegraph:bind */ set_config('role', $1, true), set_config('app.organization_id', $2, true), set_config('transaction_read_only', 'on', true)";
+
+/**
+ * The binding on Citus, which forwards to its workers neither `set_config()` nor anything outside
+ * a transaction block: literal `SET LOCAL`s, sent after BEGIN (src/db/bound-pg-client.ts).
+ * `citus.propagate_set_commands` first, so that the two after it reach every worker the
+ * transaction touches. The organization id is the only value printed into SQL, and only as
+ * what `isUuid` accepted (hex digits and dashes), quoted.
+ */
+export function citusBindStatements(organizationId: string): readonly string[] {
+  if (!isUuid(organizationId)) throw new Error('The binding takes an organization id (a UUID)');
+  return [
+    "SET LOCAL citus.propagate_set_commands = 'local'",
+    `SET LOCAL app.organization_id = '${organizationId}'`,
+    `SET LOCAL ROLE ${APP_ROLE}`,
+  ];
+}
 
 function bindQuery(organizationId: string, readOnly: boolean): SqlQuery {
   return {

@@ -1,5 +1,6 @@
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { PrismaClient } from '../generated/prisma/client.ts';
+import { relationLoading } from '../db/relation-loading.ts';
+import { type Prisma, PrismaClient } from '../generated/prisma/client.ts';
 import {
   BIND_SQL,
   BoundAdapterFactory,
@@ -64,11 +65,12 @@ export function createScopedClients(adapter: SqlDriverAdapterFactory): ScopedCli
     // longer, and past it answer SERVICE_UNAVAILABLE (P2028, src/db/availability.ts).
     transactionOptions: TRANSACTION_OPTIONS,
   });
+  const loading = relationLoading<unknown>(adapter) ?? ((_operation, args) => args);
   return Object.freeze({
-    scopedDb: (scope: Scope) => scopeClient(base, scope),
+    scopedDb: (scope: Scope) => scopeClient(base, scope, loading),
     // No savepoints: a read-only unit of work writes nothing to undo.
-    read: (scope: Scope) => begin(() => scopeClient(base, scope, { readOnly: true })),
-    write: (scope: Scope) => begin((mode) => scopeClient(base, scope, mode)),
+    read: (scope: Scope) => begin(() => scopeClient(base, scope, loading, { readOnly: true })),
+    write: (scope: Scope) => begin((mode) => scopeClient(base, scope, loading, mode)),
     disconnect: () => base.$disconnect(),
   });
 }
@@ -159,25 +161,40 @@ type ClientMode = Readonly<{
   onTransaction?: (savepoints: Savepoints) => void;
 }>;
 
-function scopeClient(base: PrismaClient, scope: Scope, mode: ClientMode = {}) {
+type Loading = NonNullable<ReturnType<typeof relationLoading<unknown>>>;
+
+/** What Prisma hands a query extension's `$allOperations`. */
+type OperationParams = Readonly<{ query: (args: unknown) => Prisma.PrismaPromise<unknown> }>;
+
+function scopeClient(base: PrismaClient, scope: Scope, loading: Loading, mode: ClientMode = {}) {
   const { organizationId } = scope;
   const readOnly = mode.readOnly ?? false;
+  const run = (params: OperationParams, scopedArgs: unknown): Promise<unknown> => {
+    const { query } = params;
+    // Inside $transaction the binding already ran when the transaction began.
+    if ((params as InternalParams).__internalParams?.transaction) return query(scopedArgs);
+    // Otherwise one transaction per operation, opened by the explicit bind statement:
+    // every statement of the operation (nested loads included) runs bound and sees one
+    // snapshot, and Prisma never merges it with another scope's operation.
+    // BEGIN carries the binding when the connection can (src/tenancy/binding.ts).
+    return withOrganization(organizationId, () =>
+      base.$transaction([bind(base, organizationId), query(scopedArgs)]),
+    ).then(([, result]) => result);
+  };
   const scoped = base.$extends({
     name: 'scopegraph:tenant-scope',
     query: {
       $allModels: {
         $allOperations(params) {
-          const { model, operation, args, query } = params;
-          const scopedArgs = scopeOperation(model, operation, args, organizationId);
-          // Inside $transaction the binding already ran when the transaction began.
-          if ((params as InternalParams).__internalParams?.transaction) return query(scopedArgs);
-          // Otherwise one transaction per operation, opened by the explicit bind statement:
-          // every statement of the operation (nested loads included) runs bound and sees one
-          // snapshot, and Prisma never merges it with another scope's operation.
-          // BEGIN carries the binding when the connection can (src/tenancy/binding.ts).
-          return withOrganization(organizationId, () =>
-            base.$transaction([bind(base, organizationId), query(scopedArgs)]),
-          ).then(([, result]) => result);
+          const { operation } = params;
+          const scopedArgs = loading(
+            operation,
+            scopeOperation(params.model, operation, params.args, organizationId),
+          );
+          if (scopedArgs instanceof Promise) {
+            return scopedArgs.then((args) => run(params, args));
+          }
+          return run(params, scopedArgs);
         },
       },
       $queryRaw: refuseRawSql,

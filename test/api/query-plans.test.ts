@@ -1,6 +1,6 @@
 import type { SqlQuery } from '@prisma/driver-adapter-utils';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { openTestDatabase, runsOnCitus, type TestDatabase } from '../support/database.ts';
 import { collectPlans, explainAll } from '../support/plans.ts';
 
 // The guard createTestApi runs over every statement of the API suite (test/support/plans.ts),
@@ -31,7 +31,9 @@ describe('the query-plan guard', () => {
   });
 
   it('fails a statement whose only filter has no organization-leading index', async () => {
-    const [failure] = await explain(text('SELECT id FROM posts WHERE title = $1', 'x'));
+    const failures = await explain(text('SELECT id FROM posts WHERE title = $1', 'x'));
+    // (On Citus a failure comes first that it goes to every shard.)
+    const failure = failures.find((f) => f.table === 'posts');
     expect(failure).toMatchObject({ table: 'posts' });
     expect(failure?.reason).toMatch(/without organization_id|Seq Scan/);
   });
@@ -50,7 +52,9 @@ describe('the query-plan guard', () => {
         ORG,
       ),
     );
-    expect(failures.map((f) => f.table)).toContain('comments');
+    // Citus refuses to plan it at all (a join not on the distribution column): the error is
+    // the failure.
+    expect(failures.map((f) => f.table)).toContain(runsOnCitus() ? '?' : 'comments');
   });
 
   it('skips statements that read no tenant table', async () => {

@@ -2,6 +2,13 @@ import { readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { inject } from 'vitest';
 import { type Database, openDatabase } from '../../src/db/database.ts';
+import { applyMigrations } from '../../src/db/migrations/commands.ts';
+import {
+  type CitusCluster,
+  citusCluster,
+  createCitusDatabase,
+  dropCitusDatabase,
+} from './citus.ts';
 import { adminQuery, databaseUrl, uniqueName } from './server.ts';
 
 export type TestDatabase = Database &
@@ -22,6 +29,8 @@ export type TestDatabaseOptions = Readonly<{
   connectUrl?: (url: string) => string;
   /** Named, per-connection prepared statements (src/db/database.ts); on unless false. */
   preparedStatements?: boolean;
+  /** The binding's Citus form (src/db/bound-pg-client.ts), whatever the server; asked if unset. */
+  citus?: boolean;
 }>;
 
 /**
@@ -30,6 +39,11 @@ export type TestDatabaseOptions = Readonly<{
  */
 export async function openTestDatabase(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const serverUrl = process.env.TEST_DATABASE_URL;
+  if (serverUrl && inject('templateDatabase') === '') {
+    cluster ??= citusCluster(serverUrl);
+    const citus = await cluster;
+    if (citus) return openCitusDatabase(citus, options);
+  }
   if (serverUrl) {
     const name = uniqueName('scopegraph_test');
     await adminQuery(
@@ -41,6 +55,7 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
       url: options.connectUrl?.(url) ?? url,
       poolSize: options.poolSize ?? 5,
       preparedStatements: options.preparedStatements,
+      citus: options.citus,
     });
     return Object.freeze({
       ...database,
@@ -55,4 +70,46 @@ export async function openTestDatabase(options: TestDatabaseOptions = {}): Promi
   const pglite = await PGlite.create({ loadDataDir: new Blob([snapshot]) });
   const database = await openDatabase({ pglite });
   return Object.freeze({ ...database, url: undefined, drop: database.close });
+}
+
+let cluster: Promise<CitusCluster | null> | undefined;
+
+/**
+ * The suite runs on a Citus coordinator (TEST_DATABASE_URL names one). Where Citus answers
+ * differently by design (relations loaded by a statement each), tests say so with this.
+ */
+export function runsOnCitus(): boolean {
+  return !!process.env.TEST_DATABASE_URL && inject('templateDatabase') === '';
+}
+
+/**
+ * On a Citus coordinator: a database of its own on every node, migrated (the last migration
+ * distributes the tenant tables), and the application role allowed to log in, as Citus
+ * connects to the workers as the current role (README, "Scaling out").
+ */
+async function openCitusDatabase(
+  citus: CitusCluster,
+  options: TestDatabaseOptions,
+): Promise<TestDatabase> {
+  const name = uniqueName('scopegraph_test');
+  await createCitusDatabase(citus, name);
+  const url = databaseUrl(citus.coordinator, name);
+  // Tests that add a trigger of their own (a COMMIT made to fail) may, as on PostgreSQL.
+  await adminQuery(url, `ALTER DATABASE "${name}" SET citus.enable_unsafe_triggers = on`);
+  const database = await openDatabase({
+    url: options.connectUrl?.(url) ?? url,
+    poolSize: options.poolSize ?? 5,
+    preparedStatements: options.preparedStatements,
+    citus: options.citus,
+  });
+  await applyMigrations(database.adapter);
+  await adminQuery(url, 'ALTER ROLE scopegraph_app LOGIN');
+  return Object.freeze({
+    ...database,
+    url,
+    drop: async () => {
+      await database.close();
+      await dropCitusDatabase(citus, name);
+    },
+  });
 }

@@ -5,13 +5,14 @@ import { PGlite } from '@electric-sql/pglite';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/db/database.ts';
 import { applyMigrations } from '../../src/db/migrations/commands.ts';
+import { citusCluster } from './citus.ts';
 import { adminQuery, databaseUrl, uniqueName } from './server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** PGlite: a migrated data directory dumped to a file, cloned by each test file. */
     pgliteSnapshot: string;
-    /** Postgres: a migrated template database each test file copies. */
+    /** Postgres: a migrated template database each test file copies ('' on Citus). */
     templateDatabase: string;
   }
 }
@@ -19,6 +20,12 @@ declare module 'vitest' {
 /** Migrates once per run; test files clone the result instead of migrating again. */
 export default async function setup(project: TestProject) {
   const serverUrl = process.env.TEST_DATABASE_URL;
+  if (serverUrl && (await citusCluster(serverUrl))) {
+    // A Citus database cannot be copied: each test file builds its own (test/support/citus.ts).
+    project.provide('templateDatabase', '');
+    project.provide('pgliteSnapshot', '');
+    return () => {};
+  }
   if (serverUrl) {
     const template = uniqueName('scopegraph_tpl');
     await adminQuery(serverUrl, `CREATE DATABASE "${template}"`);

@@ -89,7 +89,7 @@ export async function explainAll(
     if (query.sql in ALLOWED_PLANS || !readsTable(query.sql, catalog.tenantTables)) continue;
     let verdict = verdicts.get(query.sql);
     if (!verdict) {
-      verdict = explain(adapter, query).then(
+      verdict = explain(adapter, query, catalog.citus).then(
         (plan) => judge(query.sql, plan, catalog),
         (error: Error) => [{ sql: query.sql, table: '?', node: '', reason: error.message }],
       );
@@ -102,6 +102,8 @@ export async function explainAll(
 
 type Catalog = Readonly<{
   tenantTables: ReadonlySet<string>;
+  /** A Citus coordinator: plans are distributed, and each must go to one shard. */
+  citus: boolean;
   /** Index name → its leading column (absent for an expression). */
   leadingColumn: ReadonlyMap<string, string>;
 }>;
@@ -123,7 +125,13 @@ function readCatalog(adapter: SqlDriverAdapter): Promise<Catalog> {
       args: [],
       argTypes: [],
     });
+    const citus = await adapter.queryRaw({
+      sql: "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')",
+      args: [],
+      argTypes: [],
+    });
     return {
+      citus: citus.rows[0]?.[0] === true,
       tenantTables: new Set(tables.rows.map((row) => String(row[0]))),
       leadingColumn: new Map(indexes.rows.map((row) => [String(row[0]), String(row[1])])),
     };
@@ -164,12 +172,32 @@ type PlanNode = Readonly<{
   'Index Name'?: string;
   'Index Cond'?: string;
   Plans?: readonly PlanNode[];
+  /** Citus' Custom Scan: the tasks it sends to the shards, with each shard's own plan. */
+  'Custom Plan Provider'?: string;
+  'Distributed Query'?: Readonly<{
+    Job?: Readonly<{
+      'Task Count'?: number;
+      Tasks?: readonly Readonly<{ 'Remote Plan'?: readonly (readonly { Plan: PlanNode }[])[] }>[];
+    }>;
+    Subplans?: readonly Readonly<{ PlannedStmt?: readonly { Plan: PlanNode }[] }>[];
+  }>;
 }>;
 
-/** EXPLAIN in a transaction of its own that prices sequential scans out (tiny test tables). */
-async function explain(adapter: SqlDriverAdapter, query: SqlQuery): Promise<PlanNode> {
+/**
+ * EXPLAIN in a transaction of its own that prices sequential scans out (tiny test tables): on
+ * Citus on the workers too, which plan each shard's part.
+ */
+async function explain(
+  adapter: SqlDriverAdapter,
+  query: SqlQuery,
+  citus: boolean,
+): Promise<PlanNode> {
   const tx = await adapter.startTransaction();
   try {
+    if (citus) {
+      const sql = "SET LOCAL citus.propagate_set_commands = 'local'";
+      await tx.executeRaw({ sql, args: [], argTypes: [] });
+    }
     await tx.executeRaw({ sql: 'SET LOCAL enable_seqscan = off', args: [], argTypes: [] });
     const result = await tx.queryRaw({ ...query, sql: `EXPLAIN (FORMAT JSON) ${query.sql}` });
     const cell = result.rows[0]?.[0];
@@ -199,10 +227,14 @@ function judge(sql: string, root: PlanNode, catalog: Catalog): PlanFailure[] {
     failures.push({ sql, table, node: summary(node), reason });
   const visit = (node: PlanNode, bitmapOf: string | null): void => {
     const type = node['Node Type'];
-    const table = node['Relation Name'] ?? bitmapOf;
+    if (catalog.citus && node['Custom Plan Provider']?.startsWith('Citus')) {
+      visitDistributed(node);
+      return;
+    }
+    const table = unsharded(node['Relation Name'], catalog) ?? bitmapOf;
     const tenant = table !== null && catalog.tenantTables.has(table);
     if (tenant && INDEX_SCANS.has(type)) {
-      const index = node['Index Name'] ?? '';
+      const index = unsharded(node['Index Name'], catalog, true) ?? '';
       const leading = catalog.leadingColumn.get(index);
       if (leading !== 'organization_id') {
         fail(table, node, `index ${index} leads with ${leading ?? 'an expression'}`);
@@ -212,11 +244,41 @@ function judge(sql: string, root: PlanNode, catalog: Catalog): PlanFailure[] {
     } else if (tenant && !READS_THROUGH_CHILDREN.has(type)) {
       fail(table, node, `${type} reads the table without an index on organization_id`);
     }
-    const heap = type === 'Bitmap Heap Scan' ? (node['Relation Name'] ?? null) : null;
+    const heap =
+      type === 'Bitmap Heap Scan' ? (unsharded(node['Relation Name'], catalog) ?? null) : null;
     for (const child of node.Plans ?? []) visit(child, heap ?? (isBitmap(child) ? bitmapOf : null));
+  };
+  // On Citus: a statement of one organization goes to exactly one shard, and there it is held
+  // to the same rule as on PostgreSQL.
+  const visitDistributed = (node: PlanNode): void => {
+    const query = node['Distributed Query'];
+    for (const subplan of query?.Subplans ?? []) {
+      for (const planned of subplan.PlannedStmt ?? []) visit(planned.Plan, null);
+    }
+    const tasks = query?.Job?.['Task Count'];
+    if (tasks !== 1)
+      fail(
+        '(distributed)',
+        node,
+        `Citus sends it to ${tasks ?? 'an unknown number of'} shards, not one`,
+      );
+    for (const task of query?.Job?.Tasks ?? []) {
+      for (const plans of task['Remote Plan'] ?? [])
+        for (const { Plan } of plans) visit(Plan, null);
+    }
   };
   visit(root, null);
   return failures;
+}
+
+/**
+ * The table (or index) a Citus shard belongs to: `posts_102008` is a shard of `posts`. As it
+ * is everywhere else.
+ */
+function unsharded(name: string | undefined, catalog: Catalog, index = false): string | undefined {
+  if (!catalog.citus || name === undefined) return name;
+  const base = name.replace(/_\d+$/, '');
+  return (index ? catalog.leadingColumn.has(base) : catalog.tenantTables.has(base)) ? base : name;
 }
 
 function isBitmap(node: PlanNode): boolean {

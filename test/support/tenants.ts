@@ -15,7 +15,7 @@ import {
   type ScopedClients,
   type ScopedDb,
 } from '../../src/tenancy/scoped-client.ts';
-import { openTestDatabase, type TestDatabase } from './database.ts';
+import { openTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database.ts';
 
 export type Tenant = Readonly<{
   org: Organization;
@@ -78,7 +78,7 @@ export function keyOf(row: { organizationId: string; id: string }) {
  * One database per test file, reseeded with two look-alike tenants before each test. The
  * returned object's fields are filled in by the hooks.
  */
-export function useTwoTenants() {
+export function useTwoTenants(options: TestDatabaseOptions = {}) {
   const state = {} as {
     database: TestDatabase;
     system: SystemClient;
@@ -88,7 +88,7 @@ export function useTwoTenants() {
     dbA: ScopedDb;
   };
   beforeAll(async () => {
-    state.database = await openTestDatabase();
+    state.database = await openTestDatabase(options);
     state.system = createSystemClient(state.database);
     state.clients = createScopedClients(state.database.adapter);
   });

@@ -45,12 +45,14 @@ const GUARDED: Record<string, string[]> = {
   ],
   // The RLS binding: anyone holding it can bind any organization.
   'src/tenancy/binding.ts': [
-    // transactionBeingOpened only: the pg pool's client sends the binding its caller already
-    // holds with BEGIN (planBegin); it cannot choose an organization.
+    // transactionBeingOpened and the binding's statements: the pg pool's client sends the
+    // binding its caller already holds with BEGIN (planBegin), or on Citus sends a bind
+    // statement's organization as SET LOCALs; it cannot choose an organization.
     'src/db/bound-pg-client.ts',
     'src/tenancy/scoped-client.ts',
     'test/tenancy/database.test.ts', // a bare client over the bound adapter: what the database sees
     'test/tenancy/unit-of-work.test.ts', // a bare client over the bound adapter, read-only
+    'test/tenancy/citus-binding.test.ts', // the Citus statements, checked as printed
   ],
 };
 

@@ -8,7 +8,9 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyMigrations, createMigration } from '../../src/db/migrations/commands.ts';
-import { createdTables, isolatedTables } from '../../src/db/migrations/isolation.ts';
+import { distributedTables, withDistribution } from '../../src/db/migrations/distribution.ts';
+import { createdTables, isolatedTables, tableNames } from '../../src/db/migrations/isolation.ts';
+import { models } from '../../src/tenancy/models.ts';
 
 const migrationsDir = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
 const schemaPath = fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url));
@@ -43,6 +45,58 @@ describe('the project migrations', () => {
         `security. Add at its end:\n${missing.map((t) => `SELECT enable_tenant_isolation('"${t}"');`).join('\n')}\n` +
         '(append_only => true for an APPEND_ONLY_MODELS table), or create it with `npm run db:migration`.',
     ).toEqual([]);
+  });
+});
+
+describe('sharding on Citus', () => {
+  it('every tenant model of the registry is distributed by a migration', async () => {
+    const names = tableNames(await readFile(schemaPath, 'utf8'));
+    const tenantTables = [...models.values()]
+      .filter((model) => model.global === null)
+      .map((model) => names.get(model.name) ?? model.name);
+    expect(tenantTables.length).toBeGreaterThan(5);
+    const distributed = new Set<string>();
+    for (const folder of folders) {
+      for (const table of await distributedTables(await migrationSql(folder)))
+        distributed.add(table);
+    }
+    const missing = tenantTables.filter((table) => !distributed.has(table));
+    expect(
+      missing,
+      `Tenant tables no migration distributes on Citus. Add to the migration that creates them, ` +
+        `before its foreign keys:\nSELECT distribute_tenant_tables(ARRAY[${missing.map((t) => `'"${t}"'`).join(', ')}]::regclass[]);\n` +
+        '(`npm run db:migration` writes it).',
+    ).toEqual([]);
+  });
+
+  it('db:migration puts the distribution before the first foreign key, after the tables', async () => {
+    const sql = [
+      'CREATE TYPE "Kind" AS ENUM (\'A\');',
+      'CREATE TABLE "projects" ("organization_id" UUID NOT NULL, "id" UUID NOT NULL);',
+      'CREATE TABLE "widgets" ("id" INTEGER NOT NULL);',
+      '',
+      '-- AddForeignKey',
+      'ALTER TABLE "projects" ADD CONSTRAINT "projects_organization_id_fkey" FOREIGN KEY ("organization_id") REFERENCES "organizations"("id") ON DELETE CASCADE ON UPDATE NO ACTION;',
+      '',
+    ].join('\n');
+    const written = await withDistribution(sql, '\n-- isolation\n');
+    const call = `SELECT distribute_tenant_tables(ARRAY['"projects"']::regclass[]);`;
+    expect(written).toContain(call);
+    expect(written.indexOf('-- isolation')).toBeLessThan(written.indexOf(call));
+    expect(written.indexOf(call)).toBeGreaterThan(written.indexOf('CREATE TABLE "widgets"'));
+    expect(written.indexOf(call)).toBeLessThan(written.indexOf('-- AddForeignKey'));
+    expect([...(await distributedTables(written))]).toEqual(['projects']);
+    // What Prisma wrote is all still there, in order.
+    expect(
+      written.replace('\n-- isolation\n', '').replace(/\n-- Sharding[^\n]*\n[^\n]*\n/, ''),
+    ).toBe(sql.replace(/;\n(?=\n-- AddForeignKey)/, ';\n\n'));
+    // An enum alone still gets the call (its cast); a migration with neither, nothing.
+    expect(await withDistribution('CREATE TYPE "K" AS ENUM (\'A\');', '')).toContain(
+      'SELECT distribute_tenant_tables(ARRAY[]::regclass[]);',
+    );
+    expect(await withDistribution('ALTER TABLE "posts" ADD COLUMN "x" TEXT;', '')).toBe(
+      'ALTER TABLE "posts" ADD COLUMN "x" TEXT;',
+    );
   });
 });
 
@@ -89,6 +143,10 @@ model Widget {
         `SELECT enable_tenant_isolation('"ProjectEvent"', append_only => true);`,
       );
       expect(created?.sql).not.toContain(`'"widgets"'`);
+      expect([...(await distributedTables(created?.sql ?? ''))].sort()).toEqual([
+        'ProjectEvent',
+        'projects',
+      ]);
       // The guard above reads these calls, and misses a table once its call is gone.
       const sql = created?.sql ?? '';
       expect([...(await isolatedTables(sql))].sort()).toEqual(['ProjectEvent', 'projects']);

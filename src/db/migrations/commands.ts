@@ -111,7 +111,7 @@ export async function createMigration(
     diffMigrationsToSchema(engine, migrationsList, schemaFiles),
   );
   if (!diff) return null;
-  // Row-level security for every tenant table the migration creates, so that it cannot be forgotten.
+  // Row-level security for every tenant table the migration creates, so that it cannot be forgotten,
   // Imported here, not at the top: it loads two parsers that only creating a migration needs, and
   // this module is on the server's start-up path (applyMigrations).
   const { isolationBlock, tableNames } = await import('./isolation.ts');
@@ -119,7 +119,9 @@ export async function createMigration(
   const appendOnly = new Set(
     [...(opts.appendOnlyModels ?? [])].map((model) => names.get(model) ?? model),
   );
-  const sql = diff + (await isolationBlock(diff, appendOnly));
+  // And the distribution on Citus of the same tables, before the migration's foreign keys.
+  const { withDistribution } = await import('./distribution.ts');
+  const sql = await withDistribution(diff, await isolationBlock(diff, appendOnly));
 
   const previous = migrationsList.migrationDirectories.at(-1)?.path;
   const folder = `${migrationTimestamp(new Date(), previous)}_${slug}`;
