@@ -93,7 +93,10 @@ export const READ_ONLY_BIND_SQL =
  * what `isUuid` accepted (hex digits and dashes), quoted.
  */
 export function citusBindStatements(organizationId: string): readonly string[] {
-  if (!isUuid(organizationId)) throw new Error('The binding takes an organization id (a UUID)');
+  // '' binds no organization (outside withOrganization): every policy then matches no row.
+  if (organizationId !== '' && !isUuid(organizationId)) {
+    throw new Error('The binding takes an organization id (a UUID)');
+  }
   return [
     "SET LOCAL citus.propagate_set_commands = 'local'",
     `SET LOCAL app.organization_id = '${organizationId}'`,

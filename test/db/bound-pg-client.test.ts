@@ -3,10 +3,10 @@ import { createRequire } from 'node:module';
 import { PassThrough } from 'node:stream';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { PrefixedQuery } from '../../src/db/bound-pg-client.ts';
+import { PrefixedQuery } from '../../src/db/prefixed-query.ts';
 
 /**
- * src/db/bound-pg-client.ts overrides internals of pg's Query that are no public API. These are
+ * src/db/prefixed-query.ts overrides internals of pg's Query that are no public API. These are
  * the pg versions it was verified on (the wire order below, and the server tests in
  * test/tenancy/unit-of-work.test.ts). A new pg fails here first: read pg's lib/query.js for what
  * is listed in INTERNALS, run the server suites, then add the version.
@@ -21,6 +21,7 @@ const INTERNALS = {
   handleCommandComplete: 2,
   handleError: 2,
   submit: 1,
+  _getRows: 2,
 } as const;
 
 const pgVersion = String(
@@ -32,7 +33,7 @@ describe('the pg internals the binding relies on', () => {
   it('the installed pg is a version the override was verified on', () => {
     expect(
       VERIFIED_PG_VERSIONS.includes(pgVersion),
-      `pg ${pgVersion} is not among the versions src/db/bound-pg-client.ts was verified on ` +
+      `pg ${pgVersion} is not among the versions src/db/prefixed-query.ts was verified on ` +
         `(${VERIFIED_PG_VERSIONS.join(', ')}). It overrides pg's Query#${Object.keys(INTERNALS).join(', #')}: ` +
         'check them in node_modules/pg/lib/query.js, run test/db and test/tenancy with ' +
         'TEST_DATABASE_URL, then add the version to VERIFIED_PG_VERSIONS.',
@@ -43,7 +44,7 @@ describe('the pg internals the binding relies on', () => {
     const method: unknown = Reflect.get(pg.Query.prototype, name);
     expect(
       typeof method === 'function' ? method.length : `no Query#${name}`,
-      `pg ${pgVersion} changed Query#${name}, which src/db/bound-pg-client.ts (PrefixedQuery) relies on`,
+      `pg ${pgVersion} changed Query#${name}, which src/db/prefixed-query.ts (PrefixedQuery) relies on`,
     ).toBe(arity);
   });
 
@@ -75,6 +76,27 @@ describe('the pg internals the binding relies on', () => {
     expect(binds[0]).toContain('prefix');
     expect(binds[0]).not.toContain('statement');
     expect(binds[1]).toContain('statement');
+  });
+
+  it('with suffixes (Citus: COMMIT after the statement), still one message and one Sync', () => {
+    const socket = new PassThrough();
+    const written: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => written.push(chunk));
+    const connection = new pg.Connection({ stream: () => socket });
+    const query = new PrefixedQuery(
+      { text: 'SELECT 1 AS v', callback: () => {} },
+      [{ sql: 'BEGIN READ ONLY', args: [] }],
+      [{ sql: 'COMMIT', args: [] }],
+    );
+    const submit = Reflect.get(query, 'submit') as (connection: pg.Connection) => unknown;
+    expect(submit.call(query, connection)).toBeNull();
+    const messages = frontendMessages(Buffer.concat(written));
+    expect(messages.map((message) => message.type).join('')).toBe('PBEPBDEPBES');
+    expect(messages.filter((m) => m.type === 'P').map((m) => parsedText(m.body))).toEqual([
+      'BEGIN READ ONLY',
+      'SELECT 1 AS v',
+      'COMMIT',
+    ]);
   });
 
   describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
@@ -132,6 +154,31 @@ describe('the pg internals the binding relies on', () => {
       expect(answer.command).toBe('SELECT');
       // Positive control: after COMMIT the transaction-local setting is gone.
       expect(after).toEqual(['bound', '']);
+    });
+
+    it('behind BEGIN and before COMMIT: its own rows and command, and no transaction after', async () => {
+      let settle: (error: Error | null, result?: pg.QueryResult) => void = () => {};
+      const result = new Promise<pg.QueryResult>((resolve, reject) => {
+        settle = (error, value) => (error || !value ? reject(error) : resolve(value));
+      });
+      const query = new PrefixedQuery(
+        { text: "SELECT current_setting('app.test', true) AS v", callback: settle },
+        [
+          { sql: 'BEGIN READ ONLY', args: [] },
+          { sql: "SET LOCAL app.test = 'inside'", args: [] },
+        ],
+        [{ sql: 'COMMIT', args: [] }],
+      );
+      const { answer, after } = await run(query, result, async (client) => {
+        const outside = await client.query("SELECT current_setting('app.test', true) AS v");
+        // Outside a transaction block each statement is a transaction of its own: now() is
+        // when it started. Inside one still open, now() would be the BEGIN's time.
+        const begun = await client.query('SELECT now() = statement_timestamp() AS fresh');
+        return [outside.rows[0]?.v, begun.rows[0]?.fresh];
+      });
+      expect(answer.rows).toEqual([{ v: 'inside' }]);
+      expect(answer.command).toBe('SELECT');
+      expect(after).toEqual(['', true]);
     });
 
     it('a failing prefix fails the query with its own error (the positive control is the test above)', async () => {

@@ -5,7 +5,8 @@
 // coordinator test/isolation/citus.test.ts shows where the statements go.
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BindingClient, PrefixedQuery } from '../../src/db/bound-pg-client.ts';
+import { BindingClient } from '../../src/db/bound-pg-client.ts';
+import { PrefixedQuery } from '../../src/db/prefixed-query.ts';
 import { APP_ROLE, BIND_SQL, citusBindStatements } from '../../src/tenancy/binding.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
@@ -20,9 +21,11 @@ describe('the Citus binding statements', () => {
       `SET LOCAL app.organization_id = '${id}'`,
       'SET LOCAL ROLE scopegraph_app',
     ]);
-    for (const hostile of ["x'; RESET ROLE; --", '', `${id}'`, 'not-a-uuid']) {
+    for (const hostile of ["x'; RESET ROLE; --", `${id}'`, 'not-a-uuid', ' ']) {
       expect(() => citusBindStatements(hostile)).toThrow(/organization id/);
     }
+    // None bound: the policies match no row.
+    expect(citusBindStatements('')).toContain("SET LOCAL app.organization_id = ''");
   });
 });
 

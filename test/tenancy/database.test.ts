@@ -4,12 +4,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { tableNames } from '../../src/db/migrations/isolation.ts';
 import { createSystemClient, type SystemClient } from '../../src/db/system.ts';
 import { PrismaClient } from '../../src/generated/prisma/client.ts';
-import { APP_ROLE, BoundAdapterFactory, withOrganization } from '../../src/tenancy/binding.ts';
+import {
+  APP_ROLE,
+  BoundAdapterFactory,
+  citusBindStatements,
+  withOrganization,
+} from '../../src/tenancy/binding.ts';
 import { parseOrganizationId } from '../../src/tenancy/ids.ts';
 import { models } from '../../src/tenancy/models.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
 import { createScopedClients } from '../../src/tenancy/scoped-client.ts';
-import { openTestDatabase, type TestDatabase } from '../support/database.ts';
+import { openTestDatabase, runsOnCitus, type TestDatabase } from '../support/database.ts';
 import { createRowOfEveryModel, parentsOf } from '../support/fixtures.ts';
 import { keyOf, seedTwoTenants, type Tenant } from '../support/tenants.ts';
 
@@ -46,8 +51,18 @@ beforeEach(async () => {
 const asA = <T>(work: () => Promise<T>) => withOrganization(parseOrganizationId(a.org.id), work);
 
 /** Runs statements as the application role, the way the binding does, outside Prisma's API. */
+/**
+ * Binds `organizationId` by hand, in a transaction: set_config, or on Citus (which forwards
+ * only SET LOCAL, once told to) the statements the pool's client sends there.
+ */
+const bindByHand = (organizationId: string): string[] =>
+  runsOnCitus()
+    ? [...citusBindStatements(organizationId)]
+    : [`SELECT set_config('app.organization_id', '${organizationId}', true)`];
+
 async function asAppRole(statements: string[]): Promise<unknown> {
   return system.$transaction(async (tx) => {
+    if (runsOnCitus()) await tx.$executeRawUnsafe(citusBindStatements('')[0] ?? '');
     await tx.$executeRawUnsafe(`SET LOCAL ROLE ${APP_ROLE}`);
     let last: unknown;
     for (const sql of statements) last = await tx.$queryRawUnsafe(sql);
@@ -124,12 +139,9 @@ describe('the application role', () => {
       /permission denied/i,
     );
     // Positive control: the same role reads normally once an organization is set.
-    expect(
-      await asAppRole([
-        `SELECT set_config('app.organization_id', '${a.org.id}', true)`,
-        'SELECT id FROM posts',
-      ]),
-    ).toEqual([{ id: a.post.id }]);
+    expect(await asAppRole([...bindByHand(a.org.id), 'SELECT id FROM posts'])).toEqual([
+      { id: a.post.id },
+    ]);
   });
 
   // SET ROLE is checked against the session's login, not the current role: a session that
@@ -153,7 +165,7 @@ describe('the application role', () => {
           { n: 0 },
         ]);
         await client.query('BEGIN');
-        await client.query("SELECT set_config('app.organization_id', $1, true)", [a.org.id]);
+        for (const sql of bindByHand(a.org.id)) await client.query(sql);
         expect((await client.query('SELECT count(*)::int AS n FROM posts')).rows).toEqual([
           { n: 1 },
         ]);

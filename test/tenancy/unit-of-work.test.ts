@@ -5,6 +5,7 @@ import { type Prisma, PrismaClient } from '../../src/generated/prisma/client.ts'
 import { BoundAdapterFactory, withOrganization } from '../../src/tenancy/binding.ts';
 import { parseOrganizationId } from '../../src/tenancy/ids.ts';
 import { forOrganization } from '../../src/tenancy/scope.ts';
+import { runsOnCitus } from '../support/database.ts';
 import { keyOf, useTwoTenants } from '../support/tenants.ts';
 
 /**
@@ -145,7 +146,8 @@ describe('the binding rides with BEGIN', () => {
     expect(planBegin('BEGIN')).toBeNull();
   });
 
-  describe.runIf(!!process.env.TEST_DATABASE_URL)('on a server', () => {
+  // The wire form on PostgreSQL; Citus' own is test/tenancy/citus-binding.test.ts.
+  describe.runIf(!!process.env.TEST_DATABASE_URL && !runsOnCitus())('on a server', () => {
     const sent: string[] = [];
     const prefixes: ({ sql: string; args: string[] }[] | undefined)[] = [];
     const original = pg.Client.prototype.query;
