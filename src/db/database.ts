@@ -2,10 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import type { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
-import type {
-  SqlDriverAdapter,
-  SqlMigrationAwareDriverAdapterFactory,
-} from '@prisma/driver-adapter-utils';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { BindingClient, type BindingClientConfig, clearBinding } from './bound-pg-client.ts';
 import { lockDataDir } from './data-dir-lock.ts';
@@ -141,18 +138,17 @@ function openServer(
   pool.on('connect', (client) => client.on('error', () => {}));
   // A connection goes back to the pool with no read-only binding left on it, whatever happened.
   pool.on('release', (_error: unknown, client: pg.PoolClient) => clearBinding(client));
+  const adapter = new PrismaPg(
+    pool,
+    preparedStatements ? { statementNameGenerator: preparedStatementNames() } : {},
+  );
+  declareRelationJoins(adapter, relationJoinsOver(pool));
   const location = new URL(url);
   location.password = '';
   return Object.freeze({
     kind: 'postgres',
     location: `postgres ${location.host}${location.pathname}`,
-    adapter: withoutRelationJoinsOnCitus(
-      new PrismaPg(
-        pool,
-        preparedStatements ? { statementNameGenerator: preparedStatementNames() } : {},
-      ),
-      pool,
-    ),
+    adapter,
     jobBackend: { kind: 'postgres' as const, url },
     pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => pool.end(),
@@ -180,17 +176,14 @@ function preparedStatementNames(limit = 200): (query: { sql: string }) => string
 }
 
 /**
- * On Citus, Prisma must not join relations (src/db/relation-loading.ts): told per connection
- * factory, from what a pooled connection learnt of its server (asked once, again after a
- * failure), and told to Prisma's query compiler as `supportsRelationJoins` too.
+ * Whether Prisma may join relations over this pool (src/db/relation-loading.ts): not on Citus.
+ * Answered from what a pooled connection learnt of its server when it opened (asked once, and
+ * again after a failure to connect).
  */
-function withoutRelationJoinsOnCitus(
-  factory: PrismaPg,
-  pool: pg.Pool,
-): SqlMigrationAwareDriverAdapterFactory {
+function relationJoinsOver(pool: pg.Pool): () => boolean | Promise<boolean> {
   let answer: boolean | undefined;
   let asking: Promise<boolean> | null = null;
-  const joins = () => {
+  return () => {
     if (answer !== undefined) return answer;
     asking ??= pool.connect().then(
       (client) => {
@@ -205,18 +198,4 @@ function withoutRelationJoinsOnCitus(
     );
     return asking;
   };
-  const adjusted = async (adapter: SqlDriverAdapter): Promise<SqlDriverAdapter> => {
-    if (await joins()) return adapter;
-    const info = adapter.getConnectionInfo?.();
-    return Object.assign(adapter, {
-      getConnectionInfo: () => ({ ...info, supportsRelationJoins: false }),
-    });
-  };
-  // Made from the factory itself: still a PrismaPg to whoever asks (the pool tests do).
-  const adapter: PrismaPg = Object.assign(Object.create(factory) as PrismaPg, {
-    connect: async () => adjusted(await factory.connect()),
-    connectToShadowDb: async () => adjusted(await factory.connectToShadowDb()),
-  });
-  declareRelationJoins(adapter, joins);
-  return adapter;
 }

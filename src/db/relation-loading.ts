@@ -5,8 +5,8 @@
 // and 16 ("outer joins and pseudoconstant quals are not supported"). With
 // `relationLoadStrategy: 'query'` Prisma loads each relation with a statement of its own
 // instead, and each is routed to the organization's shard. Prisma 7.10's query compiler does not
-// derive this from the adapter's `supportsRelationJoins`, so every client over such a database
-// asks for it per operation (relationLoading below).
+// derive this from an adapter's `supportsRelationJoins` (false there still joins: tried), so
+// every client over such a database asks for it per operation (relationLoading below).
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
 
 type Answer = () => boolean | Promise<boolean>;
