@@ -4,7 +4,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { openDatabase } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrations/commands.ts';
-import { citusCluster, createCitusDatabase, dropCitusDatabase } from '../test/support/citus.ts';
+import {
+  citusCluster,
+  createCitusDatabase,
+  dropCitusDatabase,
+  letAppRoleLogIn,
+} from '../test/support/citus.ts';
 
 export type TenantPlan = Readonly<{
   /** 0 is the big tenant of scenario 4; 1..N the Zipf-ranked tenants (1 is the largest). */
@@ -126,8 +131,7 @@ export async function createBenchDatabase(serverUrl: string, name: string): Prom
 /**
  * The same on a Citus coordinator: the database on every node with the extension and the nodes
  * (test/support/citus.ts), migrated (the last migration distributes the tenant tables), and the
- * application role allowed to log in, as Citus connects to the workers as it (README, "Scaling
- * out"; a trusted local cluster needs no password).
+ * application role allowed to log in there.
  */
 export async function createCitusBenchDatabase(
   coordinatorUrl: string,
@@ -144,7 +148,7 @@ export async function createCitusBenchDatabase(
   } finally {
     await database.close();
   }
-  await withClient(url, (c) => c.query('ALTER ROLE scopegraph_app LOGIN'));
+  await letAppRoleLogIn(url);
   return url;
 }
 

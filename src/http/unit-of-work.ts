@@ -1,5 +1,6 @@
 import {
   type DocumentNode,
+  defaultFieldResolver,
   type GraphQLFieldResolver,
   type GraphQLSchema,
   getOperationAST,
@@ -82,7 +83,7 @@ export function withAtomicRootFields(schema: GraphQLSchema): GraphQLSchema {
   if (!mutation || wrapped.has(schema)) return schema;
   wrapped.add(schema);
   for (const field of Object.values(mutation.getFields())) {
-    const resolve: GraphQLFieldResolver<unknown, unknown> = field.resolve ?? defaultResolve;
+    const resolve: GraphQLFieldResolver<unknown, unknown> = field.resolve ?? defaultFieldResolver;
     field.resolve = (source, args, context, info) => {
       const request = (context as { request?: Request } | null)?.request;
       const state = request ? open.get(request) : undefined;
@@ -99,9 +100,6 @@ export function withAtomicRootFields(schema: GraphQLSchema): GraphQLSchema {
 }
 
 const wrapped = new WeakSet<GraphQLSchema>();
-
-const defaultResolve: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) =>
-  (source as Record<string, unknown> | null)?.[info.fieldName];
 
 export function useUnitOfWork(logger: Logger): Plugin {
   return {

@@ -72,3 +72,24 @@ export async function dropCitusDatabase(cluster: CitusCluster, name: string): Pr
     );
   }
 }
+
+/**
+ * After the migrations created it: the application role may log in, as Citus connects to the
+ * workers as the current role (README, "Scaling out"; a trusted local cluster needs no password).
+ */
+export async function letAppRoleLogIn(databaseUrl: string): Promise<void> {
+  await onServer(databaseUrl, async (client) => {
+    const { rows } = await client.query(
+      "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'scopegraph_app'",
+    );
+    if (rows[0]?.rolcanlogin === true) return;
+    // Roles are cluster-wide: two test files may get here at once ("tuple concurrently
+    // updated"); the second finds it done.
+    await client.query('ALTER ROLE scopegraph_app LOGIN').catch(async (error: unknown) => {
+      const again = await client.query(
+        "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'scopegraph_app'",
+      );
+      if (again.rows[0]?.rolcanlogin !== true) throw error;
+    });
+  });
+}

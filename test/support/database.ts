@@ -8,6 +8,7 @@ import {
   citusCluster,
   createCitusDatabase,
   dropCitusDatabase,
+  letAppRoleLogIn,
 } from './citus.ts';
 import { adminQuery, databaseUrl, uniqueName } from './server.ts';
 
@@ -103,7 +104,7 @@ async function openCitusDatabase(
     citus: options.citus,
   });
   await applyMigrations(database.adapter);
-  await adminQuery(url, 'ALTER ROLE scopegraph_app LOGIN');
+  await letAppRoleLogIn(url);
   return Object.freeze({
     ...database,
     url,

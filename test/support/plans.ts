@@ -6,6 +6,7 @@ import type {
 } from '@prisma/driver-adapter-utils';
 import { loadModule, parseSync } from 'libpg-query';
 import type { Database } from '../../src/db/database.ts';
+import { ACROSS_ORGANIZATIONS_ON_CITUS, unsharded } from './plans-citus.ts';
 
 /**
  * The query-plan guard. Every statement the API sends is recorded (one set of arguments per
@@ -24,22 +25,6 @@ import type { Database } from '../../src/db/database.ts';
 
 /** Statement texts (exact) that may read a tenant table otherwise, and why. */
 export const ALLOWED_PLANS: Readonly<Record<string, string>> = {};
-
-/**
- * On Citus: statements that read across organizations by design, so every shard answers them,
- * and why. Matched on the statement's opening (Prisma writes the rest: page, cursor).
- */
-export const ACROSS_ORGANIZATIONS_ON_CITUS: readonly Readonly<{ opening: RegExp; why: string }>[] =
-  [
-    {
-      opening:
-        /^SELECT "public"\."organizations"\."id", .* FROM "public"\."organizations" LEFT JOIN \(SELECT "public"\."users"\."organization_id", COUNT\(\*\)/s,
-      why:
-        "the platform admin's list of every organization with its member and post counts " +
-        '(src/admin/schema): on PostgreSQL a count per organization (a lateral join), on Citus, ' +
-        'where relations are not joined, one aggregate per table',
-    },
-  ];
 
 export type PlanFailure = Readonly<{ sql: string; table: string; node: string; reason: string }>;
 
@@ -119,7 +104,7 @@ export async function explainAll(
   return failures;
 }
 
-type Catalog = Readonly<{
+export type Catalog = Readonly<{
   tenantTables: ReadonlySet<string>;
   /** A Citus coordinator: plans are distributed, and each must go to one shard. */
   citus: boolean;
@@ -288,24 +273,6 @@ function judge(sql: string, root: PlanNode, catalog: Catalog): PlanFailure[] {
   };
   visit(root, null);
   return failures;
-}
-
-/**
- * The table (or index) a Citus shard belongs to: `posts_102008` is a shard of `posts`. As it
- * is everywhere else. A long index name Citus shortens to its first characters and a hash of
- * the whole (`notifications_organization_id_recipient_id_crea_beaa71c1_102134`): the one index
- * of the catalog that begins so.
- */
-function unsharded(name: string | undefined, catalog: Catalog, index = false): string | undefined {
-  if (!catalog.citus || name === undefined) return name;
-  const base = name.replace(/_\d+$/, '');
-  if (!index) return catalog.tenantTables.has(base) ? base : name;
-  if (catalog.leadingColumn.has(base)) return base;
-  const prefix = /^(.+)_[0-9a-f]{8}$/.exec(base)?.[1];
-  const matches = prefix
-    ? [...catalog.leadingColumn.keys()].filter((k) => k.startsWith(prefix))
-    : [];
-  return matches.length === 1 ? matches[0] : name;
 }
 
 function isBitmap(node: PlanNode): boolean {
