@@ -1,7 +1,7 @@
 // The benchmark's data: planned in TypeScript (so the runner knows every tenant's size, ids and
 // expected answers) and written in bulk with SQL as the owner, never through the API.
 import { createHash, randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { openDatabase } from '../src/db/database.ts';
 import { applyMigrations } from '../src/db/migrations/commands.ts';
 import {
@@ -10,6 +10,9 @@ import {
   dropCitusDatabase,
   letAppRoleLogIn,
 } from '../test/support/citus.ts';
+import { withClient } from '../test/support/server.ts';
+
+export { withClient };
 
 export type TenantPlan = Readonly<{
   /** 0 is the big tenant of scenario 4; 1..N the Zipf-ranked tenants (1 is the largest). */
@@ -100,16 +103,6 @@ export function databaseUrl(serverUrl: string, database: string): string {
 export function uniqueDatabaseName(): string {
   const stamp = new Date().toISOString().replace(/\D/g, '').slice(0, 14);
   return `scopegraph_bench_${stamp}_${randomBytes(3).toString('hex')}`;
-}
-
-export async function withClient<T>(url: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }
 
 const SAFE_NAME = /^[a-z0-9_]+$/;

@@ -1,48 +1,24 @@
 // On a Citus coordinator (TEST_DATABASE_URL names one, README "Scaling out"): the migrations
 // distribute every tenant table by organization_id, co-located, with organizations a reference
 // table; and what one organization's requests send is routed to one shard. Elsewhere it skips.
-import { readFile } from 'node:fs/promises';
-import type {
-  SqlDriverAdapter,
-  SqlDriverAdapterFactory,
-  SqlQuery,
-  Transaction,
-} from '@prisma/driver-adapter-utils';
+import { fileURLToPath } from 'node:url';
+import type { SqlQuery } from '@prisma/driver-adapter-utils';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tableNames } from '../../src/db/migrations/isolation.ts';
-import { models } from '../../src/tenancy/models.ts';
-import { createTestApi, type Org, signUpOrg, type TestApi } from '../support/api.ts';
+import { tenantTables } from '../../src/db/migrations/distribution.ts';
+import {
+  createTestApi,
+  type Org,
+  recordingAdapter,
+  signUpOrg,
+  type TestApi,
+} from '../support/api.ts';
 import { openTestDatabase, runsOnCitus, type TestDatabase } from '../support/database.ts';
 import { explainAll } from '../support/plans.ts';
 
 const skipped = runsOnCitus()
   ? ''
   : ' (skipped: TEST_DATABASE_URL does not name a Citus coordinator; README "Scaling out" says how to run one)';
-
-/** Every statement (with its arguments) sent through `factory`, in transactions too. */
-function recording(factory: SqlDriverAdapterFactory, sent: SqlQuery[]): SqlDriverAdapterFactory {
-  const record = <T extends SqlDriverAdapter | Transaction>(target: T): T =>
-    new Proxy(target, {
-      get(object, property, receiver) {
-        const value = Reflect.get(object, property, receiver);
-        if (property === 'queryRaw' || property === 'executeRaw') {
-          return (query: SqlQuery) => {
-            sent.push(query);
-            return (value as (q: SqlQuery) => Promise<unknown>).call(object, query);
-          };
-        }
-        if (property === 'startTransaction') {
-          return async (...args: unknown[]) =>
-            record(await (value as (...a: unknown[]) => Promise<Transaction>).apply(object, args));
-        }
-        return typeof value === 'function' ? value.bind(object) : value;
-      },
-    });
-  return Object.assign(Object.create(factory) as SqlDriverAdapterFactory, {
-    connect: async () => record(await factory.connect()),
-  });
-}
 
 const NESTED = `query {
   posts(first: 10) { edges { node { title author { name } comments(first: 5) { edges { node { body author { name } } } } } } }
@@ -57,7 +33,10 @@ describe.skipIf(!runsOnCitus())(`on Citus${skipped}`, () => {
   beforeAll(async () => {
     database = await openTestDatabase();
     t = await createTestApi({
-      database: { ...database, adapter: recording(database.adapter, sent) } as TestDatabase,
+      database: {
+        ...database,
+        adapter: recordingAdapter(database.adapter, { query: (query) => sent.push(query) }),
+      } as TestDatabase,
     });
     a = await signUpOrg(t, 'citus-a');
     await signUpOrg(t, 'citus-b');
@@ -69,13 +48,9 @@ describe.skipIf(!runsOnCitus())(`on Citus${skipped}`, () => {
   });
 
   it('distributes every tenant table of the registry by organization_id, co-located', async () => {
-    const names = tableNames(
-      await readFile(new URL('../../prisma/schema.prisma', import.meta.url), 'utf8'),
-    );
-    const tenantTables = [...models.values()]
-      .filter((model) => model.global === null)
-      .map((model) => names.get(model.name) ?? model.name)
-      .sort();
+    const tenant = (
+      await tenantTables(fileURLToPath(new URL('../../prisma/schema.prisma', import.meta.url)))
+    ).sort();
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     try {
@@ -90,7 +65,7 @@ describe.skipIf(!runsOnCitus())(`on Citus${skipped}`, () => {
       const reference = rows.filter((row) => row.method === 'n').map((row) => row.table);
       const distributed = rows.filter((row) => row.method === 'h');
       expect(reference).toEqual(['organizations']);
-      expect(distributed.map((row) => row.table).sort()).toEqual(tenantTables);
+      expect(distributed.map((row) => row.table).sort()).toEqual(tenant);
       expect(new Set(distributed.map((row) => row.column))).toEqual(new Set(['organization_id']));
       expect(new Set(distributed.map((row) => row.colocation)).size).toBe(1);
     } finally {

@@ -4,19 +4,14 @@ import { createScopedClients, type ScopedClients } from '../../src/tenancy/scope
 import { createTestApi, type TestApi } from '../support/api.ts';
 import { openTestDatabase, type TestDatabase } from '../support/database.ts';
 import { runLoad } from '../support/load/run.ts';
-import {
-  inspectThroughPooler,
-  leftoversOf,
-  type SessionState,
-  withClient,
-} from '../support/load/sessions.ts';
+import { inspectThroughPooler, leftoversOf, type SessionState } from '../support/load/sessions.ts';
 import { type LoadTenant, seedTenants } from '../support/load/tenants.ts';
 import {
   type PgBouncer,
   pgbouncerUnavailableReason,
   startPgBouncer,
 } from '../support/pgbouncer.ts';
-import { adminQuery, databaseUrl, uniqueName } from '../support/server.ts';
+import { adminQuery, databaseUrl, uniqueName, withClient } from '../support/server.ts';
 
 /**
  * The same scenario through PgBouncer in transaction mode, where one server connection serves

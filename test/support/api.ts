@@ -137,19 +137,30 @@ const TEST_RETRY: RetryPolicy = { retryLimit: 2, retryDelay: 1, retryDelayMax: 2
 
 /** Wraps a driver adapter to record every statement, in and out of transactions. */
 function countingAdapter(factory: Database['adapter'], log: string[]): Database['adapter'] {
+  return recordingAdapter(factory, {
+    query: (query) => log.push(query.sql),
+    begin: () => log.push('BEGIN'),
+  });
+}
+
+/** Tells `seen` of every statement sent through `factory` (with its arguments), and each BEGIN. */
+export function recordingAdapter(
+  factory: Database['adapter'],
+  seen: Readonly<{ query: (query: SqlQuery) => void; begin?: () => void }>,
+): Database['adapter'] {
   const record = <T extends SqlDriverAdapter | Transaction>(target: T): T =>
     new Proxy(target, {
       get(object, property, receiver) {
         const value = Reflect.get(object, property, receiver);
         if (property === 'queryRaw' || property === 'executeRaw') {
           return (query: SqlQuery) => {
-            log.push(query.sql);
+            seen.query(query);
             return (value as (q: SqlQuery) => Promise<unknown>).call(object, query);
           };
         }
         if (property === 'startTransaction') {
           return async (...args: unknown[]) => {
-            log.push('BEGIN');
+            seen.begin?.();
             const tx = await (value as (...a: unknown[]) => Promise<Transaction>).apply(
               object,
               args,

@@ -1,5 +1,4 @@
-import pg from 'pg';
-import { databaseUrl } from './server.ts';
+import { databaseUrl, withClient } from './server.ts';
 
 /**
  * A Citus cluster behind TEST_DATABASE_URL: its coordinator (that URL) and workers. Each test
@@ -13,22 +12,12 @@ export type CitusCluster = Readonly<{
   workers: readonly string[];
 }>;
 
-async function onServer<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
-
 /**
  * The cluster `serverUrl` coordinates, read from its maintenance database's node list; null
  * for plain PostgreSQL (no citus extension there).
  */
 export async function citusCluster(serverUrl: string): Promise<CitusCluster | null> {
-  return onServer(serverUrl, async (client) => {
+  return withClient(serverUrl, async (client) => {
     const installed = await client.query(
       "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS citus",
     );
@@ -49,10 +38,10 @@ export async function citusCluster(serverUrl: string): Promise<CitusCluster | nu
 /** A new, empty database `name` on every node of `cluster`, ready to be migrated. */
 export async function createCitusDatabase(cluster: CitusCluster, name: string): Promise<void> {
   for (const node of [...cluster.workers, cluster.coordinator]) {
-    await onServer(node, (client) => client.query(`CREATE DATABASE "${name}"`));
-    await onServer(databaseUrl(node, name), (client) => client.query('CREATE EXTENSION citus'));
+    await withClient(node, (client) => client.query(`CREATE DATABASE "${name}"`));
+    await withClient(databaseUrl(node, name), (client) => client.query('CREATE EXTENSION citus'));
   }
-  await onServer(databaseUrl(cluster.coordinator, name), async (client) => {
+  await withClient(databaseUrl(cluster.coordinator, name), async (client) => {
     const coordinator = new URL(cluster.coordinator);
     await client.query('SELECT citus_set_coordinator_host($1, $2)', [
       coordinator.hostname,
@@ -67,7 +56,7 @@ export async function createCitusDatabase(cluster: CitusCluster, name: string): 
 
 export async function dropCitusDatabase(cluster: CitusCluster, name: string): Promise<void> {
   for (const node of [cluster.coordinator, ...cluster.workers]) {
-    await onServer(node, (client) =>
+    await withClient(node, (client) =>
       client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
     );
   }
@@ -78,7 +67,7 @@ export async function dropCitusDatabase(cluster: CitusCluster, name: string): Pr
  * workers as the current role (README, "Scaling out"; a trusted local cluster needs no password).
  */
 export async function letAppRoleLogIn(databaseUrl: string): Promise<void> {
-  await onServer(databaseUrl, async (client) => {
+  await withClient(databaseUrl, async (client) => {
     const { rows } = await client.query(
       "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'scopegraph_app'",
     );

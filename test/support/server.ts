@@ -1,15 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
-/** Runs one statement on the server's maintenance database (CREATE/DROP DATABASE). */
-export async function adminQuery(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
+/** `work` on a connection of its own to `url`, closed afterwards whatever happens. */
+export async function withClient<T>(
+  url: string,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(sql);
+    return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** Runs one statement on the server's maintenance database (CREATE/DROP DATABASE). */
+export async function adminQuery(serverUrl: string, sql: string): Promise<void> {
+  await withClient(serverUrl, (client) => client.query(sql));
 }
 
 export function databaseUrl(serverUrl: string, database: string): string {

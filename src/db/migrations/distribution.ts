@@ -4,57 +4,22 @@
 // placed with PostgreSQL's own parser.
 import { readFile } from 'node:fs/promises';
 import type { SqlDriverAdapterFactory } from '@prisma/driver-adapter-utils';
-import { loadModule, parseSync } from 'libpg-query';
 import { models } from '../../tenancy/models.ts';
-import { createdTables, tableNames } from './isolation.ts';
-
-type Stmt = {
-  CreateEnumStmt?: unknown;
-  AlterTableStmt?: {
-    cmds?: { AlterTableCmd?: { def?: { Constraint?: { contype?: string } } } }[];
-  };
-  SelectStmt?: {
-    targetList?: {
-      ResTarget?: {
-        val?: {
-          FuncCall?: {
-            funcname: { String: { sval: string } }[];
-            args?: {
-              TypeCast?: {
-                arg?: { A_ArrayExpr?: { elements?: { A_Const?: { sval?: { sval: string } } }[] } };
-              };
-            }[];
-          };
-        };
-      };
-    }[];
-  };
-};
-
-type Located = { stmt: Stmt; stmt_location?: number; stmt_len?: number };
-
-async function statements(sql: string): Promise<Located[]> {
-  await loadModule();
-  return ((parseSync(sql) as { stmts?: Located[] }).stmts ?? []).map((s) => s);
-}
+import { callsOf, createdTables, type Located, parseMigration, tableNames } from './isolation.ts';
 
 /** Tables passed to `distribute_tenant_tables(ARRAY[...]::regclass[])` in `sql`. */
 export async function distributedTables(sql: string): Promise<Set<string>> {
   const tables = new Set<string>();
-  for (const { stmt } of await statements(sql)) {
-    for (const target of stmt.SelectStmt?.targetList ?? []) {
-      const call = target.ResTarget?.val?.FuncCall;
-      if (call?.funcname.at(-1)?.String.sval !== 'distribute_tenant_tables') continue;
-      for (const element of call.args?.[0]?.TypeCast?.arg?.A_ArrayExpr?.elements ?? []) {
-        const table = element.A_Const?.sval?.sval;
-        if (table) tables.add(table.replace(/^"(.*)"$/, '$1'));
-      }
+  for (const args of await callsOf(sql, 'distribute_tenant_tables')) {
+    for (const element of args[0]?.TypeCast?.arg?.A_ArrayExpr?.elements ?? []) {
+      const table = element.A_Const?.sval?.sval;
+      if (table) tables.add(table.replace(/^"(.*)"$/, '$1'));
     }
   }
   return tables;
 }
 
-const isForeignKey = (stmt: Stmt) =>
+const isForeignKey = (stmt: Located['stmt']) =>
   (stmt.AlterTableStmt?.cmds ?? []).some(
     (cmd) => cmd.AlterTableCmd?.def?.Constraint?.contype === 'CONSTR_FOREIGN',
   );
@@ -67,7 +32,7 @@ const isForeignKey = (stmt: Stmt) =>
  * is inserted when the migration creates neither.
  */
 export async function withDistribution(sql: string, extra: string): Promise<string> {
-  const parsed = await statements(sql);
+  const parsed = await parseMigration(sql);
   const tenantTables = (await createdTables(sql)).filter((t) => t.tenantOwned).map((t) => t.table);
   const enums = parsed.some(({ stmt }) => stmt.CreateEnumStmt !== undefined);
   const call =
@@ -85,6 +50,14 @@ export async function withDistribution(sql: string, extra: string): Promise<stri
   return `${sql.slice(0, at)}\n${block}${sql.slice(at)}`;
 }
 
+/** The table of every tenant model of the registry (src/tenancy/models.ts), @@map honoured. */
+export async function tenantTables(schemaPath = 'prisma/schema.prisma'): Promise<string[]> {
+  const names = tableNames(await readFile(schemaPath, 'utf8'));
+  return [...models.values()]
+    .filter((model) => model.global === null)
+    .map((model) => names.get(model.name) ?? model.name);
+}
+
 /**
  * `npm run db:distribute`: a database that got Citus after its migrations ran (they distributed
  * nothing then) is sharded now, every tenant model of the registry (src/tenancy/models.ts) by
@@ -94,10 +67,7 @@ export async function distributeTenantTables(
   factory: SqlDriverAdapterFactory,
   schemaPath = 'prisma/schema.prisma',
 ): Promise<{ distributed: boolean }> {
-  const names = tableNames(await readFile(schemaPath, 'utf8'));
-  const tables = [...models.values()]
-    .filter((model) => model.global === null)
-    .map((model) => names.get(model.name) ?? model.name);
+  const tables = await tenantTables(schemaPath);
   const adapter = await factory.connect();
   try {
     const citus = await adapter.queryRaw({

@@ -8,30 +8,51 @@ export const TENANT_COLUMN = 'organization_id';
 
 export type CreatedTable = Readonly<{ table: string; tenantOwned: boolean }>;
 
+/** An argument of a function call, as far as the migrations' calls go. */
+export type CallArgument = {
+  A_Const?: { sval?: { sval: string } };
+  TypeCast?: { arg?: { A_ArrayExpr?: { elements?: CallArgument[] } } };
+};
+
 type Stmt = {
   CreatePolicyStmt?: { policy_name: string; table: { relname: string } };
   CreateStmt?: {
     relation: { relname: string };
     tableElts?: { ColumnDef?: { colname: string } }[];
   };
+  CreateEnumStmt?: unknown;
+  AlterTableStmt?: {
+    cmds?: { AlterTableCmd?: { def?: { Constraint?: { contype?: string } } } }[];
+  };
   SelectStmt?: {
     targetList?: {
       ResTarget?: {
-        val?: {
-          FuncCall?: {
-            funcname: { String: { sval: string } }[];
-            args?: { A_Const?: { sval?: { sval: string } } }[];
-          };
-        };
+        val?: { FuncCall?: { funcname: { String: { sval: string } }[]; args?: CallArgument[] } };
       };
     }[];
   };
 };
 
-async function statements(sql: string): Promise<Stmt[]> {
+/** A statement of a migration, where it starts and how long it is (PostgreSQL's parser). */
+export type Located = { stmt: Stmt; stmt_location?: number; stmt_len?: number };
+
+export async function parseMigration(sql: string): Promise<Located[]> {
   await loadModule();
-  const tree = parseSync(sql) as { stmts?: { stmt: Stmt }[] };
-  return (tree.stmts ?? []).map((s) => s.stmt);
+  return (parseSync(sql) as { stmts?: Located[] }).stmts ?? [];
+}
+
+async function statements(sql: string): Promise<Stmt[]> {
+  return (await parseMigration(sql)).map((s) => s.stmt);
+}
+
+/** The arguments of every `SELECT <name>(...)` in `sql`, as the parser read them. */
+export async function callsOf(sql: string, name: string): Promise<CallArgument[][]> {
+  return (await statements(sql)).flatMap(({ SelectStmt }) =>
+    (SelectStmt?.targetList ?? []).flatMap((target) => {
+      const call = target.ResTarget?.val?.FuncCall;
+      return call?.funcname.at(-1)?.String.sval === name ? [call.args ?? []] : [];
+    }),
+  );
 }
 
 /** The tables a migration creates; tenant-owned when they carry organization_id. */
@@ -56,16 +77,14 @@ export async function createdTables(sql: string): Promise<CreatedTable[]> {
  */
 export async function isolatedTables(sql: string): Promise<Set<string>> {
   const tables = new Set<string>();
-  for (const { SelectStmt, CreatePolicyStmt } of await statements(sql)) {
+  for (const { CreatePolicyStmt } of await statements(sql)) {
     if (CreatePolicyStmt?.policy_name === 'tenant_isolation') {
       tables.add(CreatePolicyStmt.table.relname);
     }
-    for (const target of SelectStmt?.targetList ?? []) {
-      const call = target.ResTarget?.val?.FuncCall;
-      if (call?.funcname.at(-1)?.String.sval !== 'enable_tenant_isolation') continue;
-      const table = call.args?.[0]?.A_Const?.sval?.sval;
-      if (table) tables.add(table.replace(/^"(.*)"$/, '$1'));
-    }
+  }
+  for (const args of await callsOf(sql, 'enable_tenant_isolation')) {
+    const table = args[0]?.A_Const?.sval?.sval;
+    if (table) tables.add(table.replace(/^"(.*)"$/, '$1'));
   }
   return tables;
 }

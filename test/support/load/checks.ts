@@ -1,5 +1,5 @@
 import { UUIDS_IN_TEXT } from '../../../src/tenancy/ids.ts';
-import { withClient } from './sessions.ts';
+import { withClient } from '../server.ts';
 import { type LoadTenant, MARKER, markerOf, WRITE_TOKEN } from './tenants.ts';
 
 /**

@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { withClient } from '../server.ts';
 
 /** What pooled server sessions carry between transactions, read directly or through PgBouncer. */
 
@@ -97,14 +98,4 @@ export async function inspectThroughPooler(
     return rows.map((row) => row.pid);
   });
   return { states, serverPids };
-}
-
-export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TokenService } from '../../../src/auth/tokens.ts';
 import type { Organization } from '../../../src/generated/prisma/client.ts';
-import { withClient } from './sessions.ts';
+import { withClient } from '../server.ts';
 
 /**
  * The tenants of the load scenario (./run.ts): seeded with plain pg, every text carrying its
